@@ -1,0 +1,54 @@
+// Pure computations over a resource, its opening hours and its usages:
+// the booking decision, free-capacity intervals and bookable slots.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/result.h"
+#include "domain/ledger.h"
+#include "domain/model.h"
+
+namespace bookd::domain {
+
+// Decides whether `items` (all on resources given in `resources`, aligned by
+// index) fit. Items of the same booking on the same resource add up. On
+// failure the Error is kUnavailable with one ItemConflict per failing item:
+// "closed" when the item reaches outside opening hours or into a closure,
+// else "capacity"; `available` is the smallest free capacity in the item's
+// interval (before this booking's other items).
+// REQUIRES: resources.size() == items.size(); ledgers likewise.
+Status CheckItems(const std::vector<const Resource*>& resources,
+                  const std::vector<const Ledger*>& ledgers, const std::vector<Item>& items,
+                  Instant now);
+
+struct FreeInterval {
+  Interval span;
+  std::int64_t available = 0;
+};
+
+// The maximal intervals inside `range` that are open and have >= 1 free unit,
+// each with a constant `available`, in time order.
+std::vector<FreeInterval> Availability(const Resource& r, const std::vector<Usage>& usages,
+                                       Interval range, Instant now);
+
+struct SlotQuery {
+  Interval range;
+  std::int64_t duration_s = 0;
+  std::int64_t step_s = 0;  // divides 86400
+  std::int64_t quantity = 1;
+  std::int64_t limit = 1000;
+};
+
+struct SlotAnswer {
+  std::vector<Interval> slots;
+  bool truncated = false;
+};
+
+// Bookable starts: a whole number of steps after the local midnight of the
+// day the slot starts on; [start, start+duration) inside range, open, and
+// with >= quantity free units throughout. In time order, at most `limit`.
+SlotAnswer Slots(const Resource& r, const std::vector<Usage>& usages, const SlotQuery& q,
+                 Instant now);
+
+}  // namespace bookd::domain

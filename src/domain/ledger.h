@@ -1,0 +1,58 @@
+// The capacity ledger of one resource: the items that may count against its
+// capacity, indexed so that "how many units are in use during [s, e) at time
+// now" is cheap. The storage writer keeps one per hot resource in memory and
+// decides every booking against it inside the write transaction; reads build
+// a throw-away one from the usages they load.
+//
+// Invariant (the contract's): for every instant t in the resource's life,
+//   sum(quantity of entries counting at now whose [start,end) contains t)
+//   <= capacity.
+// Fits() is the only gate; Add() asserts (in release builds too) that the
+// caller asked Fits() first.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/model.h"
+
+namespace bookd::domain {
+
+class Ledger {
+ public:
+  // The highest number of units in use at any instant of `span`, counting
+  // only usages that count at `now` (expires_at > now).
+  std::int64_t PeakUsage(Interval span, Instant now) const;
+
+  // Adds the items of booking `booking_id` on this resource.
+  void Add(const std::string& booking_id, const Usage& u);
+
+  // Removes every usage of `booking_id` (cancel, patch, expiry clean-up).
+  void Remove(const std::string& booking_id);
+
+  // Changes expires_at of every usage of `booking_id` (confirm: kForever).
+  void SetExpiry(const std::string& booking_id, Instant expires_at);
+
+  // Drops entries that ended before `before` or expired before `now`; keeps
+  // memory bounded on long-lived processes.
+  void Prune(Instant before, Instant now);
+
+  // All usages counting at `now` that overlap `span` (for availability).
+  std::vector<Usage> Overlapping(Interval span, Instant now) const;
+
+  std::size_t size() const { return by_start_.size(); }
+
+ private:
+  struct Entry {
+    std::string booking_id;
+    Usage usage;
+  };
+  std::multimap<Instant, Entry> by_start_;
+  std::unordered_multimap<std::string, std::multimap<Instant, Entry>::iterator> by_booking_;
+  Instant longest_ = 0;  // the longest usage ever added; bounds the scan left of span.start
+};
+
+}  // namespace bookd::domain
