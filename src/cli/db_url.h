@@ -1,0 +1,18 @@
+// Where the data lives: `sqlite:PATH`, a bare PATH (SQLite), or later
+// `postgres://...`. Parsed once at start so that a typo fails before any
+// socket is opened.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "domain/time.h"
+#include "storage/store.h"
+
+namespace bookd::cli {
+
+Result<std::unique_ptr<storage::Store>> OpenStore(const std::string& db_url,
+                                                  const domain::Clock& clock);
+
+}  // namespace bookd::cli
