@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# One entry point for people and CI:
+#   scripts/dev.sh serve   install what is missing, build (Release), start bookd
+#   scripts/dev.sh test    install what is missing, build (Debug), run every test
+# Packages come from Debian only; nothing else is downloaded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libboost-dev libboost-system-dev      # HTTP (Beast) and async I/O (Asio)
+  rapidjson-dev                          # JSON in and out
+  libsqlite3-dev                         # embedded storage
+  libhowardhinnant-date-dev tzdata       # IANA time zones and DST rules
+  libcli11-dev                           # command line
+  libssl-dev                             # SHA-256 of API keys, OS randomness
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libsimdjson-dev
+  python3 python3-pytest                 # black-box tests of the running binary
+  nginx                                  # the benchmark's reference server
+  clang-format
+)
+
+install_missing() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+  fi
+}
+
+build() {  # build DIR TYPE [extra cmake args]
+  local dir=$1 type=$2
+  shift 2
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+}
+
+case "${1:-}" in
+  serve)
+    install_missing
+    build build-release Release -DBOOKD_BENCH=OFF
+    mkdir -p data
+    shift
+    exec ./build-release/bookd serve "$@"
+    ;;
+  test)
+    install_missing
+    echo "== format check"
+    find src bench -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
+    echo "== build (Debug, assertions on)"
+    build build-debug Debug
+    echo "== unit and component tests"
+    (cd build-debug && ctest --output-on-failure -j2 --timeout 300)
+    echo "== black-box tests of the running binary"
+    BOOKD_BIN="$PWD/build-debug/bookd" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/blackbox
+    ;;
+  *)
+    echo "usage: scripts/dev.sh serve [bookd serve flags] | test" >&2
+    exit 2
+    ;;
+esac

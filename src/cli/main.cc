@@ -1,0 +1,131 @@
+// bookd's command line: `serve`, `keys create|list|revoke`, `migrate`.
+// Options come from flags or BOOKD_* environment variables; numeric options
+// are clamped to sane bounds at start and the clamping is logged.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "cli/db_url.h"
+#include "cli/log.h"
+#include "cli/serve.h"
+#include "common/crypto.h"
+
+namespace bookd::cli {
+namespace {
+
+constexpr const char* kDefaultDb = "sqlite:./data/bookd.db";
+
+int Fail(const Error& e) {
+  LogLine("error", "failed", "detail=\"" + e.detail + "\"");
+  return 1;
+}
+
+int KeysCreate(const std::string& db, const std::string& role_name, const std::string& tenant) {
+  domain::SystemClock clock;
+  auto store = OpenStore(db, clock);
+  if (!store) return Fail(store.error());
+  storage::Role role = role_name == "admin" ? storage::Role::kAdmin : storage::Role::kBooking;
+  std::string secret = NewApiKeySecret();
+  auto key = (*store)->CreateKey(tenant, role, Sha256Hex(secret));
+  (*store)->Close();
+  if (!key) return Fail(key.error());
+  std::cout << secret << std::endl;  // the only time the secret is ever shown
+  return 0;
+}
+
+int KeysList(const std::string& db) {
+  domain::SystemClock clock;
+  auto store = OpenStore(db, clock);
+  if (!store) return Fail(store.error());
+  auto keys = (*store)->ListKeys();
+  (*store)->Close();
+  if (!keys) return Fail(keys.error());
+  for (const auto& k : *keys) {
+    std::cout << k.id << ' ' << (k.role == storage::Role::kAdmin ? "admin" : "booking") << ' '
+              << k.tenant << ' ' << domain::FormatInstant(k.created_at) << ' '
+              << (k.revoked ? "revoked" : "active") << '\n';
+  }
+  return 0;
+}
+
+int KeysRevoke(const std::string& db, const std::string& id) {
+  domain::SystemClock clock;
+  auto store = OpenStore(db, clock);
+  if (!store) return Fail(store.error());
+  auto status = (*store)->RevokeKey(id);
+  (*store)->Close();
+  if (!status) return Fail(status.error());
+  return 0;
+}
+
+int Migrate(const std::string& db) {
+  domain::SystemClock clock;
+  auto store = OpenStore(db, clock);  // opening applies every pending migration
+  if (!store) return Fail(store.error());
+  (*store)->Close();
+  LogLine("info", "migrated", "db=" + db);
+  return 0;
+}
+
+}  // namespace
+}  // namespace bookd::cli
+
+int main(int argc, char** argv) {
+  using namespace bookd::cli;
+  CLI::App app{"bookd: a booking and reservation server"};
+  app.require_subcommand(1);
+
+  std::string db = kDefaultDb;
+  auto add_db = [&db](CLI::App* cmd) {
+    cmd->add_option("--db", db, "sqlite:PATH (default " + std::string(kDefaultDb) + ") or a path")
+        ->envname("BOOKD_DB");
+  };
+
+  ServeOptions serve;
+  serve.threads = std::max(1u, std::thread::hardware_concurrency());
+  serve.pool_threads = serve.threads;
+  auto* serve_cmd = app.add_subcommand("serve", "run the HTTP server");
+  add_db(serve_cmd);
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any free)")
+      ->envname("BOOKD_LISTEN");
+  serve_cmd->add_option("--threads", serve.threads, "threads serving connections")
+      ->envname("BOOKD_THREADS");
+  serve_cmd->add_option("--pool-threads", serve.pool_threads, "threads of the CPU pool")
+      ->envname("BOOKD_POOL_THREADS");
+  serve_cmd->add_option("--pool-queue", serve.pool_queue_max, "CPU pool queue bound")
+      ->envname("BOOKD_POOL_QUEUE");
+  serve_cmd->add_option("--grace", serve.grace_s, "seconds in-flight requests get at shutdown")
+      ->envname("BOOKD_GRACE");
+
+  auto* keys_cmd = app.add_subcommand("keys", "manage API keys");
+  keys_cmd->require_subcommand(1);
+  std::string role;
+  std::string tenant = "default";
+  auto* create_cmd = keys_cmd->add_subcommand("create", "create a key; prints only the key");
+  add_db(create_cmd);
+  create_cmd->add_option("--role", role, "admin or booking")
+      ->required()
+      ->check(CLI::IsMember({"admin", "booking"}));
+  create_cmd->add_option("--tenant", tenant, "tenant the key belongs to");
+  auto* list_cmd = keys_cmd->add_subcommand("list", "list keys (never their secrets)");
+  add_db(list_cmd);
+  std::string key_id;
+  auto* revoke_cmd = keys_cmd->add_subcommand("revoke", "revoke a key by id");
+  add_db(revoke_cmd);
+  revoke_cmd->add_option("id", key_id, "key id as shown by `keys list`")->required();
+
+  auto* migrate_cmd = app.add_subcommand("migrate", "apply pending schema migrations and exit");
+  add_db(migrate_cmd);
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*serve_cmd) return Serve(db, serve);
+  if (*create_cmd) return KeysCreate(db, role, tenant);
+  if (*list_cmd) return KeysList(db);
+  if (*revoke_cmd) return KeysRevoke(db, key_id);
+  if (*migrate_cmd) return Migrate(db);
+  return 2;
+}

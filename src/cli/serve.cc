@@ -1,0 +1,125 @@
+#include "cli/serve.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "api/api.h"
+#include "cli/db_url.h"
+#include "cli/log.h"
+#include "common/crypto.h"
+#include "http/server.h"
+#include "pool/cpu_pool.h"
+
+namespace bookd::cli {
+namespace {
+
+template <class T>
+T Clamp(const char* name, T value, T lo, T hi) {
+  T clamped = std::clamp(value, lo, hi);
+  if (clamped != value) {
+    LogLine("warn", "option_clamped",
+            std::string("option=") + name + " given=" + std::to_string(value) +
+                " used=" + std::to_string(clamped));
+  }
+  return clamped;
+}
+
+bool SplitHostPort(const std::string& listen, std::string* host, std::uint16_t* port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = listen.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  try {
+    std::size_t used = 0;
+    int p = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || p < 0 || p > 65535) return false;
+    *port = static_cast<std::uint16_t>(p);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+// A database without any key would be unusable: create an admin key and show
+// it once, so that a first `bookd serve` is all a new user needs.
+Status EnsureBootstrapKey(storage::Store& store) {
+  auto keys = store.ListKeys();
+  if (!keys) return keys.error();
+  if (!keys->empty()) return Ok{};
+  std::string secret = NewApiKeySecret();
+  auto key = store.CreateKey("default", storage::Role::kAdmin, Sha256Hex(secret));
+  if (!key) return key.error();
+  std::cout << "bootstrap admin key: " << secret << std::endl;
+  return Ok{};
+}
+
+}  // namespace
+
+std::string NewApiKeySecret() { return "bk_" + RandomToken(24); }
+
+int Serve(const std::string& db_url, ServeOptions o) {
+  o.threads = Clamp("threads", o.threads, 1u, 256u);
+  o.pool_threads = Clamp("pool_threads", o.pool_threads, 1u, 256u);
+  o.pool_queue_max = Clamp<std::size_t>("pool_queue", o.pool_queue_max, 1, 100000);
+  o.grace_s = Clamp("grace", o.grace_s, 0, 3600);
+
+  std::string host;
+  std::uint16_t port = 0;
+  if (!SplitHostPort(o.listen, &host, &port)) {
+    LogLine("error", "bad_option", "option=listen value=\"" + o.listen + "\" want=HOST:PORT");
+    return 2;
+  }
+
+  domain::SystemClock clock;
+  auto store = OpenStore(db_url, clock);
+  if (!store) {
+    LogLine("error", "store_open_failed", "db=" + db_url + " detail=\"" + store.error().detail + "\"");
+    return 1;
+  }
+  if (auto st = EnsureBootstrapKey(**store); !st) {
+    LogLine("error", "bootstrap_key_failed", "detail=\"" + st.error().detail + "\"");
+    return 1;
+  }
+
+  pool::CpuPool pool(o.pool_threads, o.pool_queue_max);
+  api::Api api(**store, pool, clock, api::ApiOptions{});
+  boost::asio::io_context ioc(static_cast<int>(o.threads));
+  http::Server server(ioc, api, http::Limits{});
+  auto bound = server.Listen(host, port);
+  if (!bound) {
+    LogLine("error", "listen_failed", "address=" + o.listen + " detail=\"" + bound.error().detail + "\"");
+    return 1;
+  }
+  server.Start();
+  LogLine("info", "listening",
+          "address=" + host + ":" + std::to_string(*bound) + " threads=" +
+              std::to_string(o.threads) + " pool_threads=" + std::to_string(o.pool_threads) +
+              " db=" + db_url);
+
+  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish within the
+  // grace period, then stop the I/O threads.
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    LogLine("info", "draining", "signal=" + std::to_string(signo) + " grace_s=" + std::to_string(o.grace_s));
+    server.Drain(std::chrono::seconds(o.grace_s), [&ioc] { ioc.stop(); });
+  });
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < o.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+
+  pool.Join();
+  (*store)->Close();
+  LogLine("info", "stopped");
+  return 0;
+}
+
+}  // namespace bookd::cli

@@ -1,0 +1,33 @@
+// `bookd serve`: wires the store, the CPU pool, the API and the HTTP server
+// together and runs them until SIGTERM/SIGINT, then drains.
+//
+// Threads of one process:
+//  - `threads` I/O threads run the io_context: accept, parse, validate,
+//    read from the store, render. They never block on disk writes or on
+//    heavy computation.
+//  - one store writer thread commits write commands in batches (group
+//    commit) and completes each command's request after the fsync.
+//  - `pool_threads` CPU pool threads compute long availability ranges and
+//    searches.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace bookd::cli {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";
+  unsigned threads = 2;
+  unsigned pool_threads = 2;
+  std::size_t pool_queue_max = 256;
+  int grace_s = 10;
+};
+
+// Returns the process exit code.
+int Serve(const std::string& db_url, ServeOptions options);
+
+// A new API key secret: 192 random bits from the OS, URL-safe.
+std::string NewApiKeySecret();
+
+}  // namespace bookd::cli
