@@ -7,8 +7,9 @@
 // Invariant (the contract's): for every instant t in the resource's life,
 //   sum(quantity of entries counting at now whose [start,end) contains t)
 //   <= capacity.
-// Fits() is the only gate; Add() asserts (in release builds too) that the
-// caller asked Fits() first.
+// Fits() (or CheckItems, which uses PeakUsage) is the only gate. The ledger
+// does not know the capacity, so Add() cannot re-check the invariant; it
+// checks in release builds too that each usage is well formed.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,18 @@ namespace bookd::domain {
 
 class Ledger {
  public:
+  Ledger() = default;
+  // Copies rebuild the booking index, whose iterators point into by_start_.
+  Ledger(const Ledger& other);
+  Ledger& operator=(const Ledger& other);
+  Ledger(Ledger&&) = default;
+  Ledger& operator=(Ledger&&) = default;
+
+  // True when `quantity` more units fit under `capacity` throughout `span`.
+  bool Fits(Interval span, std::int64_t quantity, std::int64_t capacity, Instant now) const {
+    return PeakUsage(span, now) + quantity <= capacity;
+  }
+
   // The highest number of units in use at any instant of `span`, counting
   // only usages that count at `now` (expires_at > now).
   std::int64_t PeakUsage(Interval span, Instant now) const;

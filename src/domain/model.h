@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -64,7 +65,7 @@ struct Item {
 struct Booking {
   std::string tenant;
   std::string id;
-  std::int64_t seq = 0;  // creation order; the listing order and cursor
+  std::int64_t seq = 0;                         // creation order; the listing order and cursor
   BookingStatus status = BookingStatus::kHeld;  // as stored
   std::vector<Item> items;
   std::optional<std::string> customer;

@@ -10,6 +10,10 @@
 #include "common/result.h"
 #include "domain/model.h"
 
+namespace date {
+class time_zone;
+}  // namespace date
+
 namespace bookd::domain {
 
 // Parses "2027-03-01T10:00:00+01:00" and friends. The error detail says what
@@ -21,6 +25,11 @@ std::string FormatInstant(Instant t);
 
 // True when `name` is an IANA zone known to the system's tz database.
 bool IsKnownTimeZone(std::string_view name);
+
+// The zone called `name`, or nullptr when unknown. Successful look-ups are
+// cached for the life of the process (bounded by the size of the tz
+// database); safe to call from any thread.
+const date::time_zone* LocateZone(std::string_view name);
 
 // Source of "now"; injected so that hold expiry is testable without sleeping.
 class Clock {
