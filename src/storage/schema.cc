@@ -1,0 +1,126 @@
+#include "storage/schema.h"
+
+#include <array>
+#include <string>
+
+namespace bookd::storage {
+namespace {
+
+// Append only: a released migration is never edited. Every table carries the
+// tenant, and every key and index starts with it, so that partitioning by
+// tenant never needs a rewrite.
+constexpr std::array<const char*, 1> kMigrations = {
+    R"sql(
+CREATE TABLE api_keys (
+  id          TEXT PRIMARY KEY,
+  tenant      TEXT NOT NULL,
+  role        TEXT NOT NULL CHECK (role IN ('admin', 'booking')),
+  secret_hash TEXT NOT NULL UNIQUE,
+  created_at  INTEGER NOT NULL,
+  revoked_at  INTEGER
+);
+
+CREATE TABLE resources (
+  tenant        TEXT NOT NULL,
+  id            TEXT NOT NULL,
+  name          TEXT NOT NULL,
+  capacity      INTEGER NOT NULL CHECK (capacity >= 1),
+  timezone      TEXT NOT NULL,
+  hours_json    TEXT,
+  closures_json TEXT NOT NULL,
+  metadata_json TEXT NOT NULL,
+  version       INTEGER NOT NULL,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE bookings (
+  seq           INTEGER PRIMARY KEY,
+  tenant        TEXT NOT NULL,
+  id            TEXT NOT NULL,
+  status        TEXT NOT NULL CHECK (status IN ('held', 'confirmed', 'cancelled')),
+  customer      TEXT,
+  metadata_json TEXT NOT NULL,
+  expires_at    INTEGER,
+  version       INTEGER NOT NULL,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  UNIQUE (tenant, id)
+);
+CREATE INDEX bookings_by_customer ON bookings (tenant, customer, seq);
+
+CREATE TABLE booking_items (
+  booking_seq INTEGER NOT NULL,
+  idx         INTEGER NOT NULL,
+  tenant      TEXT NOT NULL,
+  resource_id TEXT NOT NULL,
+  start_at    INTEGER NOT NULL,
+  end_at      INTEGER NOT NULL,
+  quantity    INTEGER NOT NULL CHECK (quantity >= 1),
+  PRIMARY KEY (booking_seq, idx)
+) WITHOUT ROWID;
+CREATE INDEX booking_items_by_resource_end ON booking_items (tenant, resource_id, end_at);
+
+CREATE TABLE idempotency (
+  tenant       TEXT NOT NULL,
+  key_id       TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  status       INTEGER NOT NULL,
+  body         BLOB NOT NULL,
+  content_type TEXT NOT NULL,
+  location     TEXT NOT NULL,
+  etag         TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (key_id, key)
+);
+CREATE INDEX idempotency_by_created ON idempotency (created_at);
+)sql",
+};
+
+}  // namespace
+
+int SchemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+Status ConfigureConnection(Db& db) {
+  // FULL: the WAL is fsynced at every COMMIT, so a `done` that runs after
+  // COMMIT returns can promise durability (the 201).
+  return db.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;");
+}
+
+Status Migrate(Db& db) {
+  auto mode = db.Prepare("PRAGMA journal_mode=WAL");
+  if (!mode) return std::move(mode).error();
+  if (mode->Step() != SQLITE_ROW || mode->Text(0) != "wal") {
+    return MakeError(Errc::kInternal, "storage: the database refuses journal_mode=WAL");
+  }
+  mode->Reset();
+
+  if (auto s = ConfigureConnection(db); !s) return s;
+  if (auto s = db.Exec("BEGIN IMMEDIATE"); !s) return s;
+  auto version = db.QueryInt("PRAGMA user_version");
+  if (!version) {
+    (void)db.Exec("ROLLBACK");
+    return std::move(version).error();
+  }
+  if (*version > SchemaVersion()) {
+    (void)db.Exec("ROLLBACK");
+    return MakeError(Errc::kInternal, "storage: the database was written by a newer bookd "
+                                      "(schema version " + std::to_string(*version) + ")");
+  }
+  for (int v = static_cast<int>(*version); v < SchemaVersion(); ++v) {
+    if (auto s = db.Exec(kMigrations[static_cast<std::size_t>(v)]); !s) {
+      (void)db.Exec("ROLLBACK");
+      return s;
+    }
+  }
+  if (auto s = db.Exec("PRAGMA user_version=" + std::to_string(SchemaVersion()) + "; COMMIT");
+      !s) {
+    (void)db.Exec("ROLLBACK");
+    return s;
+  }
+  return Ok{};
+}
+
+}  // namespace bookd::storage

@@ -1,0 +1,320 @@
+// The SQLite store: group commit behind a single writer, reads beside it.
+//
+// Booking states and the writer function that performs each transition:
+//
+//            CreateBookingOp(hold_seconds)        TransitionOp(confirm)
+//   (none) ----------------------------> held -------------------------> confirmed
+//     |                                   |  \                              |
+//     |  CreateBookingOp(no hold)         |   `-- clock passes expires_at   |
+//     `-----------------------------------+---------> [expired, derived]    |
+//                                         |                                 |
+//                                         `--- TransitionOp(cancel) ---> cancelled <---'
+//
+// "expired" is never written: a held row whose expires_at <= now reads as
+// expired (domain::EffectiveStatus), and stops counting at that instant
+// whether or not any clean-up has run. PatchBookingOp keeps the status.
+//
+// Invariants:
+//  1. No oversell. Every decision that can add usage (CreateBookingOp,
+//     PatchBookingOp) or lower capacity (PatchResourceOp) runs on the writer
+//     thread inside a BEGIN IMMEDIATE transaction, i.e. while holding
+//     SQLite's write lock across every process sharing the file, and is
+//     taken against ledgers that reflect the database as of that transaction.
+//  2. Caches are never staler than the transaction. The writer compares
+//     PRAGMA data_version after each BEGIN IMMEDIATE with the value of its
+//     previous transaction; a difference means another connection committed,
+//     and all cached resources and ledgers are dropped and reloaded lazily.
+//  3. Durability before acknowledgement. journal_mode=WAL with
+//     synchronous=FULL: COMMIT returns after the WAL is fsynced. `done` is
+//     called only after COMMIT returned, for every command of the batch, on
+//     the writer thread and outside every lock.
+//  4. Commands are all-or-nothing. Each command runs inside SAVEPOINT
+//     command; a command that fails with an SQL error is rolled back to it
+//     and answered kInternal, while the rest of the batch goes on. In-memory
+//     ledger and resource changes are applied only after the command's SQL
+//     succeeded; if anything fails after that (idempotency row, savepoint
+//     release) the caches are dropped rather than patched back. If COMMIT
+//     fails, every command of the batch is answered kOverloaded (503, retry)
+//     and the caches are dropped.
+//  5. Idempotency. A command with an Idempotency-Key looks up (key_id, key)
+//     in the same transaction that executes it; a row younger than 24 h with
+//     the same request hash is replayed (nothing else happens), with another
+//     hash it is kIdempotencyKeyReused. Otherwise the command executes and
+//     its rendered answer is stored in the same transaction, unless it failed
+//     with kInternal. While a command is queued or running, its (key_id, key)
+//     is in `in_flight_`; a second Submit with the same pair is answered
+//     kConflict at once. The pair leaves the set before `done` runs, so a
+//     client that retries after its answer finds the stored row. Expired rows
+//     are swept at most once a second, a bounded number at a time.
+//  6. Bounds. The queue holds at most queue_commands_max commands (beyond:
+//     kOverloaded with Retry-After 1); a batch at most batch_commands_max. A
+//     lone command is committed at once: the writer never waits to fill a
+//     batch, batches grow only while the previous COMMIT is being fsynced.
+//  7. Reads run on the calling thread, on a connection of that thread's own
+//     (see Reader()), each in one snapshot; they see every batch whose
+//     `done` has run, because `done` follows COMMIT.
+//
+// Ledger scope: a cached ledger holds every non-cancelled usage that ends
+// after its horizon (a day before it was loaded or last pruned); an item
+// starting before that horizon is checked against a ledger loaded from the
+// database for the occasion. If-Match is a precondition and is checked
+// before any transition rule. Patching a cancelled booking is
+// kInvalidTransition, an expired hold kHoldExpired.
+#include "storage/sqlite_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "storage/sqlite_reader.h"
+#include "storage/sqlite_writer.h"
+
+namespace bookd::storage {
+namespace {
+
+std::atomic<std::uint64_t> next_store_id{1};
+
+std::string InFlightKey(const Idempotency& idem) {
+  std::string key = idem.key_id;
+  key += '\0';
+  key += idem.key;
+  return key;
+}
+
+Error Overloaded(std::string detail) {
+  Error e = MakeError(Errc::kOverloaded, std::move(detail));
+  e.retry_after_s = 1;
+  return e;
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(const SqliteOptions& options, const domain::Clock& clock,
+              std::unique_ptr<Writer> writer)
+      : options_(options),
+        clock_(clock),
+        writer_(std::move(writer)),
+        buckets_(BatchSizeBounds().size() + 1) {
+    writer_thread_ = std::thread([this] { WriterLoop(); });
+  }
+
+  ~SqliteStore() override { Close(); }
+
+  void Submit(Command cmd) override;
+
+  Result<Resource> GetResource(const std::string& tenant, const std::string& id) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->GetResource(tenant, id);
+  }
+  Result<Page<Resource>> ListResources(const std::string& tenant, const std::string& after_id,
+                                       std::int64_t limit) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->ListResources(tenant, after_id, limit);
+  }
+  Result<std::vector<domain::Usage>> Usages(const std::string& tenant,
+                                            const std::string& resource_id,
+                                            domain::Interval span, Instant now) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->Usages(tenant, resource_id, span, now);
+  }
+  Result<Booking> GetBooking(const std::string& tenant, const std::string& id) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->GetBooking(tenant, id);
+  }
+  Result<Page<Booking>> ListBookings(const std::string& tenant, const BookingQuery& q,
+                                     Instant now) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->ListBookings(tenant, q, now);
+  }
+  Result<ApiKey> FindKey(const std::string& secret_hash) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->FindKey(secret_hash);
+  }
+  Result<ApiKey> CreateKey(const std::string& tenant, Role role,
+                           const std::string& secret_hash) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->CreateKey(tenant, role, secret_hash);
+  }
+  Result<std::vector<ApiKey>> ListKeys() override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->ListKeys();
+  }
+  Status RevokeKey(const std::string& id) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->RevokeKey(id);
+  }
+  bool Ready() override {
+    auto conn = Reader();
+    return conn.ok() && (*conn)->Ready();
+  }
+
+  StoreStats Stats() override;
+  void Close() override;
+
+ private:
+  void WriterLoop();
+  void RecordBatch(std::size_t size);
+  Result<ReadConn*> Reader();
+
+  const SqliteOptions options_;
+  const domain::Clock& clock_;
+  const std::uint64_t id_ = next_store_id.fetch_add(1);
+  // Read connections cached on other threads are keyed by id_ and dropped
+  // once this token has expired (the store is closed).
+  std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Command> queue_;                  // GUARDED_BY(mu_)
+  std::unordered_set<std::string> in_flight_;  // GUARDED_BY(mu_)
+  bool closing_ = false;                       // GUARDED_BY(mu_)
+
+  std::unique_ptr<Writer> writer_;  // used by writer_thread_ only
+  std::thread writer_thread_;
+
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> batched_commands_{0};
+  std::vector<std::atomic<std::uint64_t>> buckets_;
+};
+
+void SqliteStore::Submit(Command cmd) {
+  std::optional<Error> rejected;
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) {
+      rejected = Overloaded("the store is shutting down");
+    } else if (queue_.size() >= options_.queue_commands_max) {
+      rejected = Overloaded("too many writes are waiting; retry later");
+    } else if (cmd.idempotency && !in_flight_.insert(InFlightKey(*cmd.idempotency)).second) {
+      rejected = MakeError(Errc::kConflict,
+                           "a request with this Idempotency-Key is still in progress");
+    } else {
+      queue_.push_back(std::move(cmd));
+    }
+  }
+  if (rejected) {
+    cmd.done(WriteOutcome{std::move(*rejected), std::nullopt});
+    return;
+  }
+  wake_.notify_one();
+}
+
+void SqliteStore::WriterLoop() {
+  std::vector<Command> batch;
+  std::vector<WriteOutcome> outcomes;
+  batch.reserve(options_.batch_commands_max);
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing and drained
+      const std::size_t n = std::min(queue_.size(), options_.batch_commands_max);
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+
+    writer_->RunBatch(batch, outcomes);
+    assert(outcomes.size() == batch.size());
+    RecordBatch(batch.size());
+
+    {
+      std::lock_guard lock(mu_);
+      for (const Command& cmd : batch) {
+        if (cmd.idempotency) in_flight_.erase(InFlightKey(*cmd.idempotency));
+      }
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
+    batch.clear();
+  }
+}
+
+void SqliteStore::RecordBatch(std::size_t size) {
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  batched_commands_.fetch_add(size, std::memory_order_relaxed);
+  const auto& bounds = BatchSizeBounds();
+  const auto at = std::lower_bound(bounds.begin(), bounds.end(), size) - bounds.begin();
+  buckets_[static_cast<std::size_t>(at)].fetch_add(1, std::memory_order_relaxed);
+}
+
+StoreStats SqliteStore::Stats() {
+  StoreStats s;
+  s.batches = batches_.load(std::memory_order_relaxed);
+  s.batched_commands = batched_commands_.load(std::memory_order_relaxed);
+  for (const auto& b : buckets_) s.batch_size_buckets.push_back(b.load(std::memory_order_relaxed));
+  std::lock_guard lock(mu_);
+  s.queue_depth = queue_.size();
+  return s;
+}
+
+void SqliteStore::Close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closing_ && !writer_thread_.joinable()) return;
+    closing_ = true;
+  }
+  wake_.notify_one();
+  if (writer_thread_.joinable()) writer_thread_.join();
+  writer_.reset();
+  alive_.reset();
+}
+
+Result<ReadConn*> SqliteStore::Reader() {
+  // A handful of stores live in one process at most (tests open several);
+  // a thread keeps one connection per live store.
+  struct Entry {
+    std::uint64_t store_id;
+    std::weak_ptr<const int> alive;
+    std::unique_ptr<ReadConn> conn;
+  };
+  thread_local std::vector<Entry> entries;
+  std::erase_if(entries, [](const Entry& e) { return e.alive.expired(); });
+  for (Entry& e : entries) {
+    if (e.store_id == id_) return e.conn.get();
+  }
+  if (!alive_) return MakeError(Errc::kInternal, "storage: the store is closed");
+  auto conn = ReadConn::Open(options_.path, options_.busy_timeout_ms, clock_);
+  if (!conn) return std::move(conn).error();
+  entries.push_back(Entry{id_, alive_, std::move(*conn)});
+  return entries.back().conn.get();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
+                                               const domain::Clock& clock) {
+  SqliteOptions o = options;
+  o.batch_commands_max = std::clamp<std::size_t>(o.batch_commands_max, 1, 65536);
+  o.queue_commands_max = std::clamp<std::size_t>(o.queue_commands_max, 1, 10000000);
+  o.busy_timeout_ms = std::clamp(o.busy_timeout_ms, 0, 600000);
+
+  const std::filesystem::path parent = std::filesystem::path(o.path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return MakeError(Errc::kInternal,
+                       "storage: cannot create " + parent.string() + ": " + ec.message());
+    }
+  }
+  auto writer = Writer::Open(o, clock);
+  if (!writer) return std::move(writer).error();
+  return std::unique_ptr<Store>(new SqliteStore(o, clock, std::move(*writer)));
+}
+
+}  // namespace bookd::storage
