@@ -15,8 +15,11 @@ namespace bookd::domain {
 // index) fit. Items of the same booking on the same resource add up. On
 // failure the Error is kUnavailable with one ItemConflict per failing item:
 // "closed" when the item reaches outside opening hours or into a closure,
-// else "capacity"; `available` is the smallest free capacity in the item's
-// interval (before this booking's other items).
+// else "capacity". `available` is the smallest free capacity in the item's
+// interval, counting this booking's earlier items on the same resource as
+// already booked (floored at 0); for "closed" it is taken over the open part
+// of the interval, 0 when none of it is open. The ledgers are not changed:
+// the caller adds the items only after the whole booking passed.
 // REQUIRES: resources.size() == items.size(); ledgers likewise.
 Status CheckItems(const std::vector<const Resource*>& resources,
                   const std::vector<const Ledger*>& ledgers, const std::vector<Item>& items,
