@@ -106,8 +106,10 @@ Status Migrate(Db& db) {
   }
   if (*version > SchemaVersion()) {
     (void)db.Exec("ROLLBACK");
-    return MakeError(Errc::kInternal, "storage: the database was written by a newer bookd "
-                                      "(schema version " + std::to_string(*version) + ")");
+    return MakeError(Errc::kInternal,
+                     "storage: the database was written by a newer bookd "
+                     "(schema version " +
+                         std::to_string(*version) + ")");
   }
   for (int v = static_cast<int>(*version); v < SchemaVersion(); ++v) {
     if (auto s = db.Exec(kMigrations[static_cast<std::size_t>(v)]); !s) {
@@ -115,8 +117,7 @@ Status Migrate(Db& db) {
       return s;
     }
   }
-  if (auto s = db.Exec("PRAGMA user_version=" + std::to_string(SchemaVersion()) + "; COMMIT");
-      !s) {
+  if (auto s = db.Exec("PRAGMA user_version=" + std::to_string(SchemaVersion()) + "; COMMIT"); !s) {
     (void)db.Exec("ROLLBACK");
     return s;
   }

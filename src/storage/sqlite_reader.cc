@@ -30,8 +30,9 @@ std::string ListBookingsSql(int mask) {
   // ?6 selects how expires_at matters: 0 not at all, 1 the hold must still
   // run at ?7 (held), 2 it must have run out (expired, stored as held).
   if (mask & kByStatus) {
-    sql += " AND b.status = ?5 AND (?6 = 0 OR (?6 = 1 AND b.expires_at > ?7) OR "
-           "(?6 = 2 AND b.expires_at <= ?7))";
+    sql +=
+        " AND b.status = ?5 AND (?6 = 0 OR (?6 = 1 AND b.expires_at > ?7) OR "
+        "(?6 = 2 AND b.expires_at <= ?7))";
   }
   if (mask & (kByResource | kBySpan)) {
     sql += " AND EXISTS (SELECT 1 FROM booking_items i WHERE i.booking_seq = b.seq";
@@ -93,8 +94,7 @@ struct ReadConn::Statements {
         {&key_list,
          "SELECT id, tenant, role, created_at, revoked_at IS NOT NULL FROM api_keys "
          "ORDER BY created_at, id"},
-        {&key_revoke,
-         "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL"},
+        {&key_revoke, "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL"},
         {&key_exists, "SELECT 1 FROM api_keys WHERE id = ?1"},
     };
     for (const auto& [stmt, sql] : all) {
@@ -139,8 +139,7 @@ Result<Resource> ReadConn::GetResource(const std::string& tenant, const std::str
 }
 
 Result<Page<Resource>> ReadConn::ListResources(const std::string& tenant,
-                                               const std::string& after_id,
-                                               std::int64_t limit) {
+                                               const std::string& after_id, std::int64_t limit) {
   limit = std::clamp<std::int64_t>(limit, 1, kPageMax);
   StmtUse s(st_->resource_list);
   s->BindText(1, tenant);

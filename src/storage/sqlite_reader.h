@@ -26,8 +26,8 @@ class ReadConn {
   Result<Page<Resource>> ListResources(const std::string& tenant, const std::string& after_id,
                                        std::int64_t limit);
   Result<std::vector<domain::Usage>> Usages(const std::string& tenant,
-                                            const std::string& resource_id,
-                                            domain::Interval span, domain::Instant now);
+                                            const std::string& resource_id, domain::Interval span,
+                                            domain::Instant now);
   Result<Booking> GetBooking(const std::string& tenant, const std::string& id);
   Result<Page<Booking>> ListBookings(const std::string& tenant, const BookingQuery& q,
                                      domain::Instant now);

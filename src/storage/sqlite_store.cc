@@ -119,8 +119,8 @@ class SqliteStore final : public Store {
     return (*conn)->ListResources(tenant, after_id, limit);
   }
   Result<std::vector<domain::Usage>> Usages(const std::string& tenant,
-                                            const std::string& resource_id,
-                                            domain::Interval span, Instant now) override {
+                                            const std::string& resource_id, domain::Interval span,
+                                            Instant now) override {
     auto conn = Reader();
     if (!conn) return std::move(conn).error();
     return (*conn)->Usages(tenant, resource_id, span, now);
@@ -200,8 +200,8 @@ void SqliteStore::Submit(Command cmd) {
     } else if (queue_.size() >= options_.queue_commands_max) {
       rejected = Overloaded("too many writes are waiting; retry later");
     } else if (cmd.idempotency && !in_flight_.insert(InFlightKey(*cmd.idempotency)).second) {
-      rejected = MakeError(Errc::kConflict,
-                           "a request with this Idempotency-Key is still in progress");
+      rejected =
+          MakeError(Errc::kConflict, "a request with this Idempotency-Key is still in progress");
     } else {
       queue_.push_back(std::move(cmd));
     }

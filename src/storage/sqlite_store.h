@@ -15,10 +15,10 @@
 namespace bookd::storage {
 
 struct SqliteOptions {
-  std::string path;                  // database file; parent directory is created
+  std::string path;  // database file; parent directory is created
   std::size_t batch_commands_max = 1024;
   std::size_t queue_commands_max = 100000;
-  int busy_timeout_ms = 5000;        // waiting for another process's write lock
+  int busy_timeout_ms = 5000;  // waiting for another process's write lock
 };
 
 // Opens (creating and migrating as needed) the database at options.path.

@@ -38,9 +38,8 @@ std::string CacheKey(const std::string& tenant, const std::string& id) {
 }
 
 domain::Usage UsageOf(const Booking& b, const domain::Item& it) {
-  const Instant expires = b.status == domain::BookingStatus::kHeld && b.expires_at
-                              ? *b.expires_at
-                              : kForever;
+  const Instant expires =
+      b.status == domain::BookingStatus::kHeld && b.expires_at ? *b.expires_at : kForever;
   return domain::Usage{it.start, it.end, it.quantity, expires};
 }
 
@@ -192,7 +191,7 @@ WriteOutcome Writer::Execute(Command& cmd, bool& batch_ok) {
     return WriteOutcome{SqlError(db_.get(), "savepoint"), std::nullopt};
   }
 
-  WriteOutcome out;
+  WriteOutcome out{std::monostate{}, std::nullopt};  // not an Error until one happens
   bool replayed = false;
   if (cmd.idempotency) {
     const Idempotency& idem = *cmd.idempotency;
@@ -205,8 +204,8 @@ WriteOutcome Writer::Execute(Command& cmd, bool& batch_ok) {
       replayed = true;
       if (s->Text(0) == idem.request_hash) {
         out.value = std::monostate{};
-        out.replay = StoredResponse{static_cast<int>(s->Int(1)), s->Text(2), s->Text(3),
-                                    s->Text(4), s->Text(5)};
+        out.replay = StoredResponse{static_cast<int>(s->Int(1)), s->Text(2), s->Text(3), s->Text(4),
+                                    s->Text(5)};
       } else {
         out.value = MakeError(Errc::kIdempotencyKeyReused,
                               "this Idempotency-Key was already used with a different request");
@@ -340,8 +339,7 @@ Result<Writer::CachedLedger*> Writer::LedgerFor(const std::string& tenant, const
   return &it->second;
 }
 
-Writer::CachedLedger* Writer::CachedLedgerOrNull(const std::string& tenant,
-                                                 const std::string& id) {
+Writer::CachedLedger* Writer::CachedLedgerOrNull(const std::string& tenant, const std::string& id) {
   auto it = ledgers_.find(CacheKey(tenant, id));
   return it == ledgers_.end() ? nullptr : &it->second;
 }
@@ -376,8 +374,7 @@ Result<Resource> Writer::CreateResourceOp(const std::string& tenant, CreateResou
   return r;
 }
 
-Result<Resource> Writer::PatchResourceOp(const std::string& tenant, PatchResource& c,
-                                         Instant now) {
+Result<Resource> Writer::PatchResourceOp(const std::string& tenant, PatchResource& c, Instant now) {
   auto found = FindResource(tenant, c.id);
   if (!found) return std::move(found).error();
   if (*found == nullptr) return MakeError(Errc::kNotFound, "no resource with id '" + c.id + "'");
@@ -470,8 +467,8 @@ Status Writer::PrepareItems(const std::string& tenant, const std::vector<domain:
     }
     if (it.quantity < 1) return Error::Validation(at + "/quantity", "must be at least 1");
     if (it.quantity > (*r)->capacity) {
-      return Error::Validation(at + "/quantity", "exceeds the resource's capacity of " +
-                                                     std::to_string((*r)->capacity));
+      return Error::Validation(
+          at + "/quantity", "exceeds the resource's capacity of " + std::to_string((*r)->capacity));
     }
     check.resources[i] = *r;
   }
@@ -517,8 +514,7 @@ Status Writer::InsertItems(const std::string& tenant, std::int64_t seq,
   return Ok{};
 }
 
-Result<Booking> Writer::CreateBookingOp(const std::string& tenant, CreateBooking& c,
-                                        Instant now) {
+Result<Booking> Writer::CreateBookingOp(const std::string& tenant, CreateBooking& c, Instant now) {
   ItemCheck check;
   if (auto s = PrepareItems(tenant, c.items, now, check); !s) return std::move(s).error();
   if (auto s = domain::CheckItems(check.resources, check.ledgers, c.items, now); !s) {
@@ -696,8 +692,7 @@ Result<Booking> Writer::TransitionOp(const std::string& tenant, const Transition
     b.status = domain::BookingStatus::kConfirmed;
     b.expires_at.reset();
   } else {
-    if (status == domain::BookingStatus::kCancelled ||
-        status == domain::BookingStatus::kExpired) {
+    if (status == domain::BookingStatus::kCancelled || status == domain::BookingStatus::kExpired) {
       return b;
     }
     b.status = domain::BookingStatus::kCancelled;

@@ -48,12 +48,9 @@ class Writer {
                                     domain::Instant now);
   Result<Resource> PatchResourceOp(const std::string& tenant, PatchResource& c,
                                    domain::Instant now);
-  Status DeleteResourceOp(const std::string& tenant, const DeleteResource& c,
-                          domain::Instant now);
-  Result<Booking> CreateBookingOp(const std::string& tenant, CreateBooking& c,
-                                  domain::Instant now);
-  Result<Booking> PatchBookingOp(const std::string& tenant, PatchBooking& c,
-                                 domain::Instant now);
+  Status DeleteResourceOp(const std::string& tenant, const DeleteResource& c, domain::Instant now);
+  Result<Booking> CreateBookingOp(const std::string& tenant, CreateBooking& c, domain::Instant now);
+  Result<Booking> PatchBookingOp(const std::string& tenant, PatchBooking& c, domain::Instant now);
   Result<Booking> TransitionOp(const std::string& tenant, const TransitionBooking& c,
                                domain::Instant now);
 
@@ -87,7 +84,7 @@ class Writer {
   const domain::Clock& clock_;
   std::unique_ptr<Statements> st_;
   std::int64_t data_version_ = -1;
-  std::unordered_map<std::string, Resource> resources_;     // key: tenant '\0' id
+  std::unordered_map<std::string, Resource> resources_;    // key: tenant '\0' id
   std::unordered_map<std::string, CachedLedger> ledgers_;  // key: tenant '\0' id
   domain::Instant last_prune_ = 0;
   domain::Instant last_idempotency_sweep_ = 0;

@@ -31,7 +31,7 @@ using domain::Resource;
 enum class Role { kAdmin, kBooking };
 
 struct ApiKey {
-  std::string id;      // public, short; shown by `keys list`
+  std::string id;  // public, short; shown by `keys list`
   std::string tenant;
   Role role = Role::kBooking;
   Instant created_at = 0;
@@ -164,8 +164,7 @@ class Store {
 
   virtual Result<Resource> GetResource(const std::string& tenant, const std::string& id) = 0;
   virtual Result<Page<Resource>> ListResources(const std::string& tenant,
-                                               const std::string& after_id,
-                                               std::int64_t limit) = 0;
+                                               const std::string& after_id, std::int64_t limit) = 0;
   // Usages of bookings counting at `now` on `resource_id` overlapping `span`.
   virtual Result<std::vector<domain::Usage>> Usages(const std::string& tenant,
                                                     const std::string& resource_id,
