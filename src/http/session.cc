@@ -1,0 +1,425 @@
+// One connection: read a request, hand it to the Handler, wait for the
+// response, write it, repeat.
+//
+// Deadlines. A connection has one `deadline_` and one watchdog coroutine
+// sleeping on a timer until it. The session moves the deadline forward per
+// phase: accept -> header_timeout_s; first bytes of a request whose header is
+// incomplete -> header_timeout_s; header done, body incomplete ->
+// body_timeout_s; handling -> none; writing and the following idle wait ->
+// idle_timeout_s. Moving a deadline later costs nothing (the watchdog wakes at
+// the old time and sleeps again), so the common keep-alive request that
+// arrives in one read touches no timer at all; only a deadline moved earlier
+// re-arms the timer. When the deadline passes, the watchdog cancels the
+// socket's operations (it does not close the socket) so that the session can
+// still answer 408.
+//
+// Waiting for the Handler. Respond may run on any thread. It dispatches onto
+// the connection's strand, stores the response and cancels `response_ready_`,
+// a timer that never expires and that the session waits on. On the strand
+// there is no race between "is the response there?" and "wait for it".
+#include "http/session.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/write.hpp>
+#include <cstdio>
+#include <exception>
+#include <string_view>
+
+#include "common/ids.h"
+#include "common/metrics.h"
+#include "common/problem.h"
+
+namespace bookd::http::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::awaitable;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 16 << 10;
+// Budget for the last response on a connection that is being closed after an
+// error, and for discarding what the client still sends (so that closing with
+// unread data does not reset the connection before the client reads the error).
+constexpr auto kFarewellTimeout = std::chrono::seconds(2);
+constexpr std::size_t kFarewellDiscardBytesMax = 256 << 10;
+constexpr std::size_t kRequestIdLengthMax = 128;
+constexpr char kRequestIdHeader[] = "X-Request-Id";
+
+auto Token(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+bool IsValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > kRequestIdLengthMax) return false;
+  for (char c : id) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+std::string RequestIdOf(const Request& req) {
+  const auto given = req[kRequestIdHeader];
+  if (IsValidRequestId(std::string_view(given.data(), given.size()))) {
+    return std::string(given.data(), given.size());
+  }
+  return NextRequestId();
+}
+
+}  // namespace
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<ServerState> state, tcp::socket socket);
+  ~Connection();
+
+  const asio::any_io_executor& executor() const { return executor_; }
+
+  static awaitable<void> Run(std::shared_ptr<Connection> self);
+  static awaitable<void> Watchdog(std::shared_ptr<Connection> self);
+
+  // On the strand.
+  void BeginDrain();
+  void Close();
+
+ private:
+  using Parser = bhttp::request_parser<bhttp::string_body>;
+  enum class Phase { kIdle, kHeader, kBody, kHandling, kWriting };
+
+  // What reading a request came to: a request, a connection to drop silently
+  // (EOF, reset, idle timeout, drain) or a request to refuse with `status`.
+  struct Read {
+    enum Kind { kRequest, kGone, kRefuse } kind;
+    int status;
+    error_code ec;
+
+    static Read Request() { return {kRequest, 0, {}}; }
+    static Read Gone() { return {kGone, 0, {}}; }
+    static Read Refuse(int status, error_code ec = {}) { return {kRefuse, status, ec}; }
+  };
+
+  awaitable<bool> ServeOne();
+  awaitable<Read> ReadRequest(Parser& parser);
+  awaitable<bool> Answer(Request req);
+  awaitable<void> Refuse(const Parser& parser, const Read& why);
+  awaitable<void> DiscardAndClose();
+
+  Respond MakeRespond();
+  void OnResponse(Response res);
+  void SetDeadline(Clock::time_point t);
+  void ReleaseSlot();
+
+  const std::shared_ptr<ServerState> state_;
+  const asio::any_io_executor executor_;  // a strand; immutable, so Respond may read it
+  tcp::socket socket_;
+  asio::steady_timer watchdog_;
+  asio::steady_timer response_ready_;
+  beast::flat_buffer buffer_;  // unparsed input, kept across pipelined requests
+
+  Phase phase_ = Phase::kIdle;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point timer_expiry_ = Clock::time_point::max();
+  bool timed_out_ = false;  // the watchdog cancelled I/O since the last SetDeadline
+  bool draining_ = false;
+  bool closed_ = false;
+  bool slot_released_ = false;
+  std::optional<Response> response_;
+};
+
+Connection::Connection(std::shared_ptr<ServerState> state, tcp::socket socket)
+    : state_(std::move(state)),
+      executor_(socket.get_executor()),
+      socket_(std::move(socket)),
+      watchdog_(executor_),
+      response_ready_(executor_, Clock::time_point::max()),
+      buffer_(state_->limits.header_bytes_max + kReadChunk) {
+  state_->open_connections.fetch_add(1, std::memory_order_relaxed);
+  metrics::AddOpenConnections(1);
+}
+
+Connection::~Connection() {
+  ReleaseSlot();
+  std::lock_guard lock(state_->mu);
+  state_->connections.erase(this);
+}
+
+void Connection::ReleaseSlot() {
+  if (slot_released_) return;
+  slot_released_ = true;
+  state_->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  metrics::AddOpenConnections(-1);
+}
+
+void Connection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  error_code ec;
+  socket_.close(ec);
+  watchdog_.cancel();
+  response_ready_.cancel();
+  ReleaseSlot();
+}
+
+void Connection::BeginDrain() {
+  draining_ = true;
+  // Only a connection waiting for the first byte of its next request is
+  // idle; anything else finishes its request and then closes.
+  if (phase_ == Phase::kIdle && buffer_.size() == 0) {
+    error_code ec;
+    socket_.cancel(ec);
+  }
+}
+
+void Connection::SetDeadline(Clock::time_point t) {
+  deadline_ = t;
+  timed_out_ = false;
+  if (t < timer_expiry_) {
+    timer_expiry_ = t;
+    watchdog_.expires_at(t);  // wakes the watchdog, which sleeps again until `t`
+  }
+}
+
+awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
+  // Ends when the connection closes: Close() cancels the timer.
+  while (!self->closed_) {
+    if (self->deadline_ <= Clock::now()) {
+      self->timed_out_ = true;
+      self->deadline_ = Clock::time_point::max();
+      error_code ec;
+      self->socket_.cancel(ec);
+    }
+    self->timer_expiry_ = self->deadline_;
+    self->watchdog_.expires_at(self->deadline_);
+    error_code ec;
+    co_await self->watchdog_.async_wait(Token(ec));
+  }
+}
+
+awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
+  self->SetDeadline(Clock::now() + std::chrono::seconds(self->state_->limits.header_timeout_s));
+  asio::co_spawn(self->executor_, Watchdog(self), [](std::exception_ptr) {});
+
+  // Ends when the client goes, a deadline passes, or a response closes it.
+  while (!self->closed_) {
+    if (!co_await self->ServeOne()) break;
+  }
+  self->Close();
+}
+
+awaitable<bool> Connection::ServeOne() {
+  Parser parser;
+  parser.header_limit(static_cast<std::uint32_t>(state_->limits.header_bytes_max));
+  parser.body_limit(state_->limits.body_bytes_max);
+
+  const Read read = co_await ReadRequest(parser);
+  switch (read.kind) {
+    case Read::kGone:
+      co_return false;
+    case Read::kRefuse:
+      co_await Refuse(parser, read);
+      co_return false;
+    case Read::kRequest:
+      break;
+  }
+  co_return co_await Answer(parser.release());
+}
+
+awaitable<Connection::Read> Connection::ReadRequest(Parser& parser) {
+  const Limits& limits = state_->limits;
+  phase_ = Phase::kIdle;
+
+  // Each turn parses buffered input or reads more; the parser's limits bound
+  // the bytes and the deadlines bound the time.
+  for (;;) {
+    if (buffer_.size() > 0) {
+      error_code ec;
+      const std::size_t n = parser.put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec == bhttp::error::header_limit) co_return Read::Refuse(431, ec);
+      if (ec == bhttp::error::body_limit) co_return Read::Refuse(413, ec);
+      if (ec && ec != bhttp::error::need_more) co_return Read::Refuse(400, ec);
+      if (parser.is_done()) co_return Read::Request();
+
+      if (!parser.is_header_done() && phase_ == Phase::kIdle) {
+        phase_ = Phase::kHeader;
+        SetDeadline(Clock::now() + std::chrono::seconds(limits.header_timeout_s));
+      } else if (parser.is_header_done() && phase_ != Phase::kBody) {
+        phase_ = Phase::kBody;
+        SetDeadline(Clock::now() + std::chrono::seconds(limits.body_timeout_s));
+        const auto expect = parser.get()[bhttp::field::expect];
+        if (parser.get().version() == 11 && beast::iequals(expect, "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          error_code write_ec;
+          co_await asio::async_write(socket_, asio::buffer(kContinue), Token(write_ec));
+          if (write_ec) co_return Read::Gone();
+        }
+      }
+      if (!ec && n > 0) continue;
+    }
+
+    if (phase_ == Phase::kIdle && (draining_ || state_->draining.load(std::memory_order_relaxed))) {
+      co_return Read::Gone();
+    }
+    if (timed_out_) {
+      co_return phase_ == Phase::kIdle ? Read::Gone() : Read::Refuse(408);
+    }
+    const std::size_t room = buffer_.max_size() - buffer_.size();
+    if (room == 0) {
+      // Only a chunk-size line longer than the header limit gets here.
+      co_return Read::Refuse(parser.is_header_done() ? 400 : 431);
+    }
+    error_code ec;
+    const std::size_t n =
+        co_await socket_.async_read_some(buffer_.prepare(std::min(room, kReadChunk)), Token(ec));
+    buffer_.commit(n);
+    if (ec) {
+      if (timed_out_ && phase_ != Phase::kIdle) co_return Read::Refuse(408);
+      co_return Read::Gone();  // EOF, reset, idle timeout or drain
+    }
+  }
+}
+
+awaitable<bool> Connection::Answer(Request req) {
+  struct InFlight {
+    std::atomic<std::size_t>& n;
+    explicit InFlight(std::atomic<std::size_t>& count) : n(count) { n.fetch_add(1); }
+    ~InFlight() { n.fetch_sub(1); }
+  } in_flight(state_->in_flight);
+
+  phase_ = Phase::kHandling;
+  SetDeadline(Clock::time_point::max());  // the Handler bounds its own work
+  const std::string request_id = RequestIdOf(req);
+  const bool client_keep_alive = req.keep_alive();
+  const unsigned version = req.version();
+  const bool head = req.method() == bhttp::verb::head;
+
+  response_.reset();
+  state_->handler.Handle(std::move(req), request_id, MakeRespond());
+  // Woken by OnResponse, or by Close when the server gives up on draining.
+  while (!response_ && !closed_) {
+    error_code ec;
+    co_await response_ready_.async_wait(Token(ec));
+  }
+  if (!response_) co_return false;
+
+  Response& res = *response_;
+  res.version(11);
+  const bool keep_alive = client_keep_alive && res.keep_alive() && !draining_ &&
+                          !state_->draining.load(std::memory_order_relaxed);
+  res.version(version);
+  res.keep_alive(keep_alive);
+  res.set(kRequestIdHeader, request_id);
+  res.prepare_payload();
+  if (head) res.body().clear();  // Content-Length stays that of the GET
+
+  phase_ = Phase::kWriting;
+  SetDeadline(Clock::now() + std::chrono::seconds(state_->limits.idle_timeout_s));
+  error_code ec;
+  co_await bhttp::async_write(socket_, res, Token(ec));
+  response_.reset();
+  co_return !ec && keep_alive;
+}
+
+awaitable<void> Connection::Refuse(const Parser& parser, const Read& why) {
+  const Limits& limits = state_->limits;
+  std::string body;
+  switch (why.status) {
+    case 408:
+      body = TransportProblemJson(408, "request_timeout", "Request timeout",
+                                  "the request did not arrive in time");
+      break;
+    case 413:
+      body = ProblemJson(MakeError(
+          Errc::kPayloadTooLarge,
+          "the request body exceeds " + std::to_string(limits.body_bytes_max) + " bytes"));
+      break;
+    case 431:
+      body = TransportProblemJson(
+          431, "request_header_fields_too_large", "Request header fields too large",
+          "the request headers exceed " + std::to_string(limits.header_bytes_max) + " bytes");
+      break;
+    default:
+      body = ProblemJson(
+          MakeError(Errc::kBadRequest,
+                    "malformed HTTP request" + (why.ec ? ": " + why.ec.message() : std::string())));
+  }
+
+  Response res{static_cast<bhttp::status>(why.status), 11};
+  res.set(bhttp::field::content_type, "application/problem+json");
+  res.set(kRequestIdHeader, RequestIdOf(parser.get()));
+  res.keep_alive(false);
+  res.body() = std::move(body);
+  res.prepare_payload();
+
+  phase_ = Phase::kWriting;
+  SetDeadline(Clock::now() + kFarewellTimeout);
+  error_code ec;
+  co_await bhttp::async_write(socket_, res, Token(ec));
+  if (!ec) co_await DiscardAndClose();
+}
+
+awaitable<void> Connection::DiscardAndClose() {
+  // Half-close, then read and drop what the client still sends, within the
+  // farewell deadline already set, so that close() does not turn into a
+  // reset that destroys the response in the client's receive buffer.
+  error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  buffer_.clear();
+  const auto scratch = buffer_.prepare(kReadChunk);
+  std::size_t discarded = 0;
+  while (!ec && !timed_out_ && discarded < kFarewellDiscardBytesMax) {
+    discarded += co_await socket_.async_read_some(scratch, Token(ec));
+  }
+  Close();
+}
+
+Respond Connection::MakeRespond() {
+  return [self = shared_from_this()](Response res) {
+    asio::dispatch(self->executor_,
+                   [self, res = std::move(res)]() mutable { self->OnResponse(std::move(res)); });
+  };
+}
+
+void Connection::OnResponse(Response res) {
+  assert(!response_ && "Respond called twice for one request");
+  if (response_) return;
+  response_ = std::move(res);
+  response_ready_.cancel();
+}
+
+void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket socket) {
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);  // responses go out as one write each
+  auto c = std::make_shared<Connection>(state, std::move(socket));
+  {
+    std::lock_guard lock(state->mu);
+    state->connections.emplace(c.get(), c);
+  }
+  asio::co_spawn(c->executor(), Connection::Run(c), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "level=error event=connection_failed what=\"%s\"\n", ex.what());
+    } catch (...) {
+      std::fputs("level=error event=connection_failed what=unknown\n", stderr);
+    }
+  });
+}
+
+void BeginDrain(const std::shared_ptr<Connection>& c) {
+  asio::post(c->executor(), [c] { c->BeginDrain(); });
+}
+
+void ForceClose(const std::shared_ptr<Connection>& c) {
+  asio::post(c->executor(), [c] { c->Close(); });
+}
+
+}  // namespace bookd::http::detail

@@ -1,0 +1,56 @@
+// Internals shared by server.cc (accepting, draining) and session.cc (one
+// connection). Not part of the HTTP layer's interface.
+//
+// Threading: everything a Connection owns is touched only on its strand,
+// except `executor_` (immutable) which Respond uses from any thread to get
+// back onto the strand. ServerState's counters are atomics; its connection
+// registry is guarded by `mu`.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>  // before any awaitable.hpp: Boost 1.74 forgets to include it
+
+#include "http/handler.h"
+#include "http/server.h"
+
+namespace bookd::http::detail {
+
+using tcp = boost::asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+class Connection;
+
+struct ServerState {
+  ServerState(boost::asio::io_context& ioc, Handler& h, Limits l)
+      : handler(h), limits(l), acceptor(boost::asio::make_strand(ioc)) {}
+
+  Handler& handler;
+  const Limits limits;
+  tcp::acceptor acceptor;  // used only on its own strand once started
+  std::atomic<std::size_t> open_connections{0};
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<bool> draining{false};
+
+  std::mutex mu;
+  // Every live connection, for Drain. Entries are erased by ~Connection.
+  std::unordered_map<const Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
+};
+
+// Takes an accepted socket (its executor must be a strand) and serves it
+// until it closes.
+void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket socket);
+
+// Called from any thread; each posts onto the connection's strand.
+void BeginDrain(const std::shared_ptr<Connection>& c);
+void ForceClose(const std::shared_ptr<Connection>& c);
+
+}  // namespace bookd::http::detail
