@@ -20,6 +20,8 @@ namespace bookd::domain {
 namespace {
 
 constexpr std::int64_t kDay_s = 86400;
+constexpr Instant kFirstInstant = -62135596800;  // 0001-01-01T00:00:00Z
+constexpr Instant kLastInstant = 253402300799;   // 9999-12-31T23:59:59Z
 
 std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
   std::int64_t q = a / b;
@@ -116,6 +118,11 @@ Instant ZoneDays::Map(std::int64_t local_s) {
 }
 
 std::vector<Interval> OpenIntervals(const Resource& r, Interval range) {
+  // Instants of the contract lie in years 0001..9999; clamping there keeps
+  // the day loop bounded (and the tz library in range) even for a caller
+  // that passes kForever.
+  range.start = std::max(range.start, kFirstInstant);
+  range.end = std::min(range.end, kLastInstant + 1);
   if (range.start >= range.end) return {};
 
   std::vector<Interval> open;

@@ -138,6 +138,14 @@ TEST(OpenIntervals, NoHoursMeansOpenExceptClosures) {
   EXPECT_TRUE(OpenIntervals(r, {range.end, range.start}).empty());
 }
 
+TEST(OpenIntervals, UnboundedRangeIsClampedToRfc3339Years) {
+  Resource r;
+  r.closures = {{T("2027-03-01T00:00:00Z"), T("2027-03-02T00:00:00Z")}};
+  EXPECT_EQ(OpenIntervals(r, {T("2027-01-01T00:00:00Z"), kForever}),
+            (std::vector<Interval>{{T("2027-01-01T00:00:00Z"), T("2027-03-01T00:00:00Z")},
+                                   {T("2027-03-02T00:00:00Z"), T("9999-12-31T23:59:59Z") + 1}}));
+}
+
 TEST(OpenIntervals, WeekdaysAreIsoOrderAndMissingDaysAreClosed) {
   Resource r;
   r.timezone = "UTC";
