@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
 #include <limits>
 #include <vector>
@@ -20,8 +18,10 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using boost::system::error_code;
 using detail::Clock;
+using detail::LogException;
 using detail::ServerState;
 using detail::tcp;
+using detail::Token;
 
 namespace {
 
@@ -31,8 +31,6 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 constexpr auto kDrainPoll = std::chrono::milliseconds(20);
 constexpr int kForceClosePolls = 10;
 
-auto Token(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
-
 Limits Clamp(Limits l) {
   l.body_bytes_max = std::max<std::size_t>(l.body_bytes_max, 1);
   l.header_bytes_max = std::clamp<std::size_t>(l.header_bytes_max, 1 << 10, 1 << 24);
@@ -41,17 +39,6 @@ Limits Clamp(Limits l) {
   l.idle_timeout_s = std::max(l.idle_timeout_s, 1);
   l.connections_max = std::max<std::size_t>(l.connections_max, 1);
   return l;
-}
-
-void LogException(std::exception_ptr e, const char* event) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    std::fprintf(stderr, "level=error event=%s what=\"%s\"\n", event, ex.what());
-  } catch (...) {
-    std::fprintf(stderr, "level=error event=%s what=unknown\n", event);
-  }
 }
 
 std::vector<std::shared_ptr<detail::Connection>> LiveConnections(ServerState& state) {

@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,6 +87,15 @@ class LaterHandler : public Handler {
   std::atomic<std::size_t> in_flight_seen_{0};
   std::mutex mu_;
   std::vector<std::thread> threads_;
+};
+
+// Throws for "/throw", echoes otherwise.
+class ThrowingHandler : public EchoHandler {
+ public:
+  void Handle(Request&& req, const std::string& request_id, Respond respond) override {
+    if (req.target() == "/throw") throw std::runtime_error("handler bug");
+    EchoHandler::Handle(std::move(req), request_id, std::move(respond));
+  }
 };
 
 class Client {
@@ -476,6 +486,37 @@ TEST_F(ServerTest, DrainClosesIdleConnectionsAndFinishesInFlightOnes) {
   EXPECT_TRUE(busy.WaitClosed());
   EXPECT_TRUE(Eventually([&] { return drained.load(); }));
   EXPECT_EQ(server_->open_connections(), 0u);
+}
+
+TEST_F(ServerTest, DrainClosesByForceWhenGraceRunsOut) {
+  LaterHandler handler;
+  StartServer(handler);
+  Client busy(port_);
+  busy.Send(Get("/slow/busy"));
+  ASSERT_TRUE(Eventually([&] { return server_->in_flight() == 1; }));
+
+  std::atomic<bool> drained{false};
+  server_->Drain(10ms, [&] { drained = true; });
+
+  EXPECT_TRUE(busy.WaitClosed());
+  EXPECT_TRUE(busy.pending().empty()) << busy.pending();
+  EXPECT_TRUE(Eventually([&] { return drained.load(); }));
+  EXPECT_EQ(server_->open_connections(), 0u);
+}
+
+TEST_F(ServerTest, ThrowingHandlerCostsOnlyItsConnection) {
+  ThrowingHandler handler;
+  StartServer(handler);
+  Client bad(port_);
+  bad.Send(Get("/throw"));
+  EXPECT_TRUE(bad.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return server_->open_connections() == 0; }));
+
+  Client good(port_);
+  good.Send(Get("/fine"));
+  auto res = good.Read();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->body(), "GET /fine");
 }
 
 TEST_F(ServerTest, ListenReportsBindFailure) {

@@ -22,8 +22,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
@@ -54,8 +52,6 @@ constexpr auto kFarewellTimeout = std::chrono::seconds(2);
 constexpr std::size_t kFarewellDiscardBytesMax = 256 << 10;
 constexpr std::size_t kRequestIdLengthMax = 128;
 constexpr char kRequestIdHeader[] = "X-Request-Id";
-
-auto Token(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
 bool IsValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > kRequestIdLengthMax) return false;
@@ -207,10 +203,18 @@ awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
   asio::co_spawn(self->executor_, Watchdog(self), [](std::exception_ptr) {});
 
   // Ends when the client goes, a deadline passes, or a response closes it.
-  while (!self->closed_) {
-    if (!co_await self->ServeOne()) break;
+  // A throwing Handler costs its connection, never the process; the socket
+  // must be closed here or the watchdog would keep the connection alive.
+  std::exception_ptr failure;
+  try {
+    while (!self->closed_) {
+      if (!co_await self->ServeOne()) break;
+    }
+  } catch (...) {
+    failure = std::current_exception();
   }
   self->Close();
+  LogException(failure, "connection_failed");
 }
 
 awaitable<bool> Connection::ServeOne() {
@@ -402,16 +406,19 @@ void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket sock
     std::lock_guard lock(state->mu);
     state->connections.emplace(c.get(), c);
   }
-  asio::co_spawn(c->executor(), Connection::Run(c), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      std::fprintf(stderr, "level=error event=connection_failed what=\"%s\"\n", ex.what());
-    } catch (...) {
-      std::fputs("level=error event=connection_failed what=unknown\n", stderr);
-    }
-  });
+  asio::co_spawn(c->executor(), Connection::Run(c),
+                 [](std::exception_ptr e) { LogException(e, "connection_failed"); });
+}
+
+void LogException(std::exception_ptr e, const char* event) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "level=error event=%s what=\"%s\"\n", event, ex.what());
+  } catch (...) {
+    std::fprintf(stderr, "level=error event=%s what=unknown\n", event);
+  }
 }
 
 void BeginDrain(const std::shared_ptr<Connection>& c) {

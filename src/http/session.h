@@ -7,17 +7,23 @@
 // registry is guarded by `mu`.
 #pragma once
 
+// clang-format off
+#include <utility>  // first: Boost 1.74's awaitable.hpp uses std::exchange without it
+// clang-format on
+
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
-#include <utility>  // before any awaitable.hpp: Boost 1.74 forgets to include it
 
 #include "http/handler.h"
 #include "http/server.h"
@@ -28,6 +34,15 @@ using tcp = boost::asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 class Connection;
+
+// Completion token for coroutines that look at error codes instead of
+// catching exceptions: EOF and timeouts are routine here.
+inline auto Token(boost::system::error_code& ec) {
+  return boost::asio::redirect_error(boost::asio::use_awaitable, ec);
+}
+
+// Writes one `level=error event=<event> what=...` line for `e` (if any).
+void LogException(std::exception_ptr e, const char* event);
 
 struct ServerState {
   ServerState(boost::asio::io_context& ioc, Handler& h, Limits l)
