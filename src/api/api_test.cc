@@ -729,5 +729,96 @@ TEST_F(ApiTest, SearchRunsOnThePoolInResourceOrder) {
       (std::set<std::string>{"/from", "/to", "/duration"}));
 }
 
+// ---- Failure paths -------------------------------------------------------------------
+
+// A store whose every call throws, to prove that no exception escapes Handle.
+class ThrowingStore final : public storage::Store {
+ public:
+  void Submit(storage::Command) override { Throw(); }
+  Result<domain::Resource> GetResource(const std::string&, const std::string&) override { Throw(); }
+  Result<storage::Page<domain::Resource>> ListResources(const std::string&, const std::string&,
+                                                        std::int64_t) override {
+    Throw();
+  }
+  Result<std::vector<domain::Usage>> Usages(const std::string&, const std::string&,
+                                            domain::Interval, domain::Instant) override {
+    Throw();
+  }
+  Result<domain::Booking> GetBooking(const std::string&, const std::string&) override { Throw(); }
+  Result<storage::Page<domain::Booking>> ListBookings(const std::string&,
+                                                      const storage::BookingQuery&,
+                                                      domain::Instant) override {
+    Throw();
+  }
+  Result<storage::ApiKey> FindKey(const std::string&) override { Throw(); }
+  Result<storage::ApiKey> CreateKey(const std::string&, storage::Role,
+                                    const std::string&) override {
+    Throw();
+  }
+  Result<std::vector<storage::ApiKey>> ListKeys() override { Throw(); }
+  Status RevokeKey(const std::string&) override { Throw(); }
+  bool Ready() override { Throw(); }
+  storage::StoreStats Stats() override { return {}; }
+  void Close() override {}
+
+ private:
+  [[noreturn]] static void Throw() { throw std::runtime_error("disk on fire"); }
+};
+
+TEST_F(ApiTest, ExceptionsBecome500Problems) {
+  ThrowingStore broken;
+  Api api(broken, *pool_, clock_, ApiOptions{});
+  for (const char* target : {"/v1/resources", "/readyz"}) {
+    http::Request req{bhttp::verb::get, target, 11};
+    req.set(bhttp::field::authorization, "Bearer admin-secret");
+    std::vector<http::Response> answers;
+    api.Handle(std::move(req), "req-500", [&](http::Response res) { answers.push_back(res); });
+    ASSERT_EQ(answers.size(), 1u) << target;
+    EXPECT_EQ(answers[0].result_int(), 500u);
+    EXPECT_EQ(answers[0][bhttp::field::content_type], "application/problem+json");
+  }
+}
+
+TEST_F(ApiTest, FullPoolIs503WithRetryAfter) {
+  pool::CpuPool full(1, 0);  // refuses every task
+  api_ = std::make_unique<Api>(*store_, full, clock_, ApiOptions{});
+  ASSERT_EQ(CreateRoom("room-1").status(), 201);
+  // Short ranges stay inline and work; long ones and searches need the pool.
+  EXPECT_EQ(
+      Send(bhttp::verb::get,
+           "/v1/resources/room-1/availability?from=2027-01-01T00:00:00Z&to=2027-01-02T00:00:00Z")
+          .status(),
+      200);
+  Reply year =
+      Send(bhttp::verb::get,
+           "/v1/resources/room-1/availability?from=2027-01-01T00:00:00Z&to=2027-12-01T00:00:00Z");
+  EXPECT_EQ(year.status(), 503);
+  EXPECT_EQ(year.header("Retry-After"), "1");
+  EXPECT_EQ(year.str("type"), "/problems/overloaded");
+  Reply search = Send(bhttp::verb::post, "/v1/availability/search",
+                      "{\"from\":\"2027-03-01T09:00:00Z\",\"to\":\"2027-03-01T11:00:00Z\","
+                      "\"duration\":3600}");
+  EXPECT_EQ(search.status(), 503);
+  EXPECT_EQ(search.header("Retry-After"), "1");
+  api_.reset();
+}
+
+TEST_F(ApiTest, MetricsCountRequestsByRouteTemplate) {
+  ASSERT_EQ(CreateRoom("room-1").status(), 201);
+  ASSERT_EQ(Send(bhttp::verb::get, "/v1/resources/room-1").status(), 200);
+  Reply metrics = Send(bhttp::verb::get, "/metrics", "", {}, "");
+  EXPECT_NE(metrics.res.body().find("/v1/resources/{id}"), std::string::npos);
+  EXPECT_EQ(metrics.res.body().find("/v1/resources/room-1"), std::string::npos)
+      << "route labels must be templates, not paths";
+}
+
+TEST_F(ApiTest, DeletingAResourceWithFutureBookingsIs409) {
+  ASSERT_EQ(CreateRoom("room-1").status(), 201);
+  ASSERT_EQ(Book(Item("room-1", "2027-03-01T09:00:00Z", "2027-03-01T10:00:00Z")).status(), 201);
+  Reply r = Send(bhttp::verb::delete_, "/v1/resources/room-1");
+  EXPECT_EQ(r.status(), 409);
+  EXPECT_EQ(Send(bhttp::verb::get, "/v1/resources/room-1").status(), 200);
+}
+
 }  // namespace
 }  // namespace bookd::api
