@@ -21,6 +21,10 @@ namespace {
 
 constexpr std::int64_t kRangeSecondsMax = 366 * 86400;
 constexpr std::size_t kSearchChunkMin = 16;  // resources; below this a chunk is not worth a task
+// Slots in one search answer, over all resources: 10,000 resources times
+// 10,000 slots would be gigabytes of JSON. When the request could exceed it,
+// each resource's limit shrinks to its share and "truncated" says so.
+constexpr std::int64_t kSearchSlotsMax = 1000000;
 
 // from/to of availability and slots: both required, from < to, at most 366 days.
 Result<domain::Interval> RangeParams(const std::map<std::string, std::string>& q) {
@@ -210,6 +214,9 @@ void Api::Impl::Search(Context& ctx) {
   job->body = std::move(*body);
   std::size_t n = job->ids.size();
   if (n == 0) return ctx.call->Send(JsonResponse(200, SearchJson({})));
+  job->body.limit_per_resource = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(job->body.limit_per_resource,
+                                kSearchSlotsMax / static_cast<std::int64_t>(n)));
   job->results.resize(n);
   job->missing.assign(n, 0);
 

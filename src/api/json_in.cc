@@ -454,7 +454,7 @@ Result<ResourceBody> ReadResourceBody(const Value& doc, bool create) {
   }
 
   ResourceBody out;
-  if (const Value* v = Member(doc, "id"); v && create) out.id = f.Id(*v, "/id");
+  if (const Value* v = Member(doc, "id"); v && create && !v->IsNull()) out.id = f.Id(*v, "/id");
   if (const Value* v = Member(doc, "name")) {
     out.fields.name = f.Str(*v, "/name", 1, kNameCodePointsMax);
   } else if (create) {
