@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
       ->envname("BOOKD_LISTEN");
   serve_cmd->add_option("--threads", serve.threads, "threads serving connections")
       ->envname("BOOKD_THREADS");
+  serve_cmd->add_option("--workers", serve.workers, "server processes sharing the port")
+      ->envname("BOOKD_WORKERS");
   serve_cmd->add_option("--pool-threads", serve.pool_threads, "threads of the CPU pool")
       ->envname("BOOKD_POOL_THREADS");
   serve_cmd->add_option("--pool-queue", serve.pool_queue_max, "CPU pool queue bound")

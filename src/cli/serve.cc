@@ -2,6 +2,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -10,6 +15,8 @@
 #include "api/api.h"
 #include "cli/db_url.h"
 #include "cli/log.h"
+#include "cluster/supervisor.h"
+#include "common/metrics.h"
 #include "common/crypto.h"
 #include "http/server.h"
 #include "pool/cpu_pool.h"
@@ -59,55 +66,61 @@ Status EnsureBootstrapKey(storage::Store& store) {
   return Ok{};
 }
 
-}  // namespace
-
-std::string NewApiKeySecret() { return "bk_" + RandomToken(24); }
-
-int Serve(const std::string& db_url, ServeOptions o) {
-  o.threads = Clamp("threads", o.threads, 1u, 256u);
-  o.pool_threads = Clamp("pool_threads", o.pool_threads, 1u, 256u);
-  o.pool_queue_max = Clamp<std::size_t>("pool_queue", o.pool_queue_max, 1, 100000);
-  o.grace_s = Clamp("grace", o.grace_s, 0, 3600);
-
-  std::string host;
-  std::uint16_t port = 0;
-  if (!SplitHostPort(o.listen, &host, &port)) {
-    LogLine("error", "bad_option", "option=listen value=\"" + o.listen + "\" want=HOST:PORT");
-    return 2;
-  }
-
+// One serving process: store, pool, API and HTTP server on `listen_fd` (or on
+// a socket of its own when listen_fd is -1), until SIGTERM/SIGINT.
+int RunWorker(const std::string& db_url, const ServeOptions& o, const std::string& host,
+              std::uint16_t port, int listen_fd, int ready_fd) {
   domain::SystemClock clock;
   auto store = OpenStore(db_url, clock);
   if (!store) {
-    LogLine("error", "store_open_failed", "db=" + db_url + " detail=\"" + store.error().detail + "\"");
+    LogLine("error", "store_open_failed",
+            "db=" + db_url + " detail=\"" + store.error().detail + "\"");
     return 1;
   }
-  if (auto st = EnsureBootstrapKey(**store); !st) {
-    LogLine("error", "bootstrap_key_failed", "detail=\"" + st.error().detail + "\"");
-    return 1;
+  if (ready_fd < 0) {  // single process; in a cluster the supervisor did this once
+    if (auto st = EnsureBootstrapKey(**store); !st) {
+      LogLine("error", "bootstrap_key_failed", "detail=\"" + st.error().detail + "\"");
+      return 1;
+    }
   }
+  metrics::AddCollector([](std::string& out) {
+    out += "# HELP bookd_worker_restarts_total Worker processes restarted after dying.\n";
+    out += "# TYPE bookd_worker_restarts_total counter\n";
+    out += "bookd_worker_restarts_total " + std::to_string(cluster::WorkerRestarts()) + "\n";
+  });
 
   pool::CpuPool pool(o.pool_threads, o.pool_queue_max);
   api::Api api(**store, pool, clock, api::ApiOptions{});
   boost::asio::io_context ioc(static_cast<int>(o.threads));
   http::Server server(ioc, api, http::Limits{});
-  auto bound = server.Listen(host, port);
-  if (!bound) {
-    LogLine("error", "listen_failed", "address=" + o.listen + " detail=\"" + bound.error().detail + "\"");
-    return 1;
+  if (listen_fd >= 0) {
+    if (auto st = server.Adopt(listen_fd); !st) {
+      LogLine("error", "adopt_failed", "detail=\"" + st.error().detail + "\"");
+      return 1;
+    }
+  } else {
+    auto bound = server.Listen(host, port);
+    if (!bound) {
+      LogLine("error", "listen_failed",
+              "address=" + o.listen + " detail=\"" + bound.error().detail + "\"");
+      return 1;
+    }
+    port = *bound;
   }
   server.Start();
   LogLine("info", "listening",
-          "address=" + host + ":" + std::to_string(*bound) + " threads=" +
-              std::to_string(o.threads) + " pool_threads=" + std::to_string(o.pool_threads) +
-              " db=" + db_url);
+          "address=" + host + ":" + std::to_string(port) + " pid=" + std::to_string(getpid()) +
+              " threads=" + std::to_string(o.threads) +
+              " pool_threads=" + std::to_string(o.pool_threads) + " db=" + db_url);
+  cluster::NotifyReady(ready_fd);
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish within the
   // grace period, then stop the I/O threads.
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
-    LogLine("info", "draining", "signal=" + std::to_string(signo) + " grace_s=" + std::to_string(o.grace_s));
+    LogLine("info", "draining",
+            "signal=" + std::to_string(signo) + " grace_s=" + std::to_string(o.grace_s));
     server.Drain(std::chrono::seconds(o.grace_s), [&ioc] { ioc.stop(); });
   });
 
@@ -118,8 +131,56 @@ int Serve(const std::string& db_url, ServeOptions o) {
 
   pool.Join();
   (*store)->Close();
-  LogLine("info", "stopped");
+  LogLine("info", "stopped", "pid=" + std::to_string(getpid()));
   return 0;
+}
+
+}  // namespace
+
+std::string NewApiKeySecret() { return "bk_" + RandomToken(24); }
+
+int Serve(const std::string& db_url, ServeOptions o) {
+  o.threads = Clamp("threads", o.threads, 1u, 256u);
+  o.workers = Clamp("workers", o.workers, 1u, 64u);
+  o.pool_threads = Clamp("pool_threads", o.pool_threads, 1u, 256u);
+  o.pool_queue_max = Clamp<std::size_t>("pool_queue", o.pool_queue_max, 1, 100000);
+  o.grace_s = Clamp("grace", o.grace_s, 0, 3600);
+
+  std::string host;
+  std::uint16_t port = 0;
+  if (!SplitHostPort(o.listen, &host, &port)) {
+    LogLine("error", "bad_option", "option=listen value=\"" + o.listen + "\" want=HOST:PORT");
+    return 2;
+  }
+  if (o.workers == 1) return RunWorker(db_url, o, host, port, -1, -1);
+
+  // Cluster: create the bootstrap key once, in a short-lived child so that
+  // the supervisor itself never holds a database handle; bind once; fork.
+  if (pid_t pid = fork(); pid == 0) {
+    domain::SystemClock clock;
+    auto store = OpenStore(db_url, clock);
+    if (!store) _exit(1);
+    Status st = EnsureBootstrapKey(**store);
+    (*store)->Close();
+    std::cout.flush();
+    _exit(st.ok() ? 0 : 1);
+  } else if (int status = 0; pid < 0 || waitpid(pid, &status, 0) != pid || status != 0) {
+    LogLine("error", "bootstrap_failed", "db=" + db_url);
+    return 1;
+  }
+  std::uint16_t bound = 0;
+  int fd = cluster::BindListener(host.c_str(), port, &bound);
+  if (fd < 0) {
+    LogLine("error", "listen_failed", "address=" + o.listen + " errno=" + std::to_string(errno));
+    return 1;
+  }
+  cluster::SupervisorOptions so;
+  so.workers = o.workers;
+  so.listen_fd = fd;
+  so.grace = std::chrono::seconds(o.grace_s);
+  return cluster::RunSupervisor(so, [&](int listen_fd, int ready_fd) {
+    return RunWorker(db_url, o, host, bound, listen_fd, ready_fd);
+  });
 }
 
 }  // namespace bookd::cli

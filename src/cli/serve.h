@@ -1,5 +1,7 @@
 // `bookd serve`: wires the store, the CPU pool, the API and the HTTP server
-// together and runs them until SIGTERM/SIGINT, then drains.
+// together and runs them until SIGTERM/SIGINT, then drains. With workers > 1
+// a supervisor binds the socket and forks that many such processes
+// (cluster/supervisor.h); each has all of the threads below.
 //
 // Threads of one process:
 //  - `threads` I/O threads run the io_context: accept, parse, validate,
@@ -19,6 +21,7 @@ namespace bookd::cli {
 struct ServeOptions {
   std::string listen = "127.0.0.1:8080";
   unsigned threads = 2;
+  unsigned workers = 1;  // processes; 1 = no supervisor
   unsigned pool_threads = 2;
   std::size_t pool_queue_max = 256;
   int grace_s = 10;

@@ -57,7 +57,7 @@ class Supervisor {
     sigemptyset(&mask);
     for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
     sigprocmask(SIG_BLOCK, &mask, &old_mask_);
-    sfd_ = signalfd(-1, &mask, SFD_CLOEXEC);
+    sfd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
     slots_.resize(o_.workers);
     for (unsigned i = 0; i < o_.workers; ++i) slots_[i] = Spawn();
