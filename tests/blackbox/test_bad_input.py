@@ -341,11 +341,15 @@ def test_stalled_clients_are_cut_off_while_others_are_served(server):
     stalled_body.sendall(big_body_head(server, 100) + b'{"name": "slo')
     results = {}
 
-    def watch(name, sock):
-        results[name] = wait_cut_off(sock, 15.0)
+    def watch(name, sock, limit_s):
+        try:
+            results[name] = wait_cut_off(sock, limit_s)
+        except BaseException as exc:  # pytest.fail in a thread: report it from the test
+            results[name] = exc
 
-    watchers = [threading.Thread(target=watch, args=("head", stalled_head)),
-                threading.Thread(target=watch, args=("body", stalled_body))]
+    # The header deadline is 10 s and the body deadline 30 s by default.
+    watchers = [threading.Thread(target=watch, args=("head", stalled_head, 15.0)),
+                threading.Thread(target=watch, args=("body", stalled_body, 35.0))]
     for t in watchers:
         t.start()
     time.sleep(0.5)
@@ -354,13 +358,24 @@ def test_stalled_clients_are_cut_off_while_others_are_served(server):
         assert client.get("/healthz").status == 200
         assert client.get("/v1/resources?limit=1").status == 200
     for t in watchers:
-        t.join(20)
+        t.join(40)
     stalled_head.close()
     stalled_body.close()
 
     for name in ("head", "body"):
-        assert name in results, f"{name}: watcher failed"
+        assert name in results, f"{name}: watcher did not finish"
+        assert not isinstance(results[name], BaseException), f"{name}: {results[name]}"
         data, _ = results[name]
         if data:
             assert data.startswith(b"HTTP/1.1 408"), f"{name}: {data[:200]!r}"
     assert Client(server.port).get("/healthz").status == 200
+
+
+def test_405_names_allowed_methods_and_401_names_scheme(server):
+    r = raw_exchange(server.port, request_bytes("DELETE", "/v1/bookings", key=server.admin_key))
+    assert_problem(r, 405, "method_not_allowed")
+    allowed = {m.strip() for m in (r.header("Allow") or "").split(",")}
+    assert {"GET", "POST"} <= allowed, r.headers
+    r = raw_exchange(server.port, request_bytes("GET", "/v1/resources"))
+    assert_problem(r, 401, "unauthorized")
+    assert (r.header("WWW-Authenticate") or "").startswith("Bearer"), r.headers

@@ -69,6 +69,7 @@ def race_round(server, admin, round_no):
         assert c.get("reason") == "capacity", c
         assert isinstance(c.get("available"), int) and 0 <= c["available"] < qty, c
 
+    print(f"round {round_no}: {len(created)} bookings, {CLIENTS - len(created)} refused")
     assert granted == CAPACITY, f"round {round_no}: granted {granted} units of {CAPACITY}"
 
     stored = list_all(admin, "/v1/bookings", resource_id=rid)
