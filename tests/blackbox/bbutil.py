@@ -278,8 +278,9 @@ def max_overlap(items):
 class BookdServer:
     """One `bookd serve` process on a given database, restartable on the same database."""
 
-    def __init__(self, binary, db, workdir, threads=4):
+    def __init__(self, binary, db, workdir, threads=4, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.db = db
         self.workdir = workdir
         self.threads = threads
@@ -303,7 +304,7 @@ class BookdServer:
         self.bootstrap_key = None
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--listen", f"{HOST}:0", "--db", self.db,
-             "--threads", str(self.threads)],
+             "--threads", str(self.threads), *self.extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.workdir)
         for stream, name in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
             threading.Thread(target=self._drain, args=(stream, name), daemon=True).start()

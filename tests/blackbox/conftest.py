@@ -35,11 +35,12 @@ def server(bookd_bin, tmp_path_factory):
 
 @pytest.fixture
 def server_factory(bookd_bin, tmp_path):
-    """make(db=None) -> a started server with keys; a db path reuses that database."""
+    """make(db=None, ...) -> a started server with keys; a db path reuses that database."""
     started = []
 
-    def make(db=None, keys=True, threads=4):
-        srv = BookdServer(bookd_bin, db or str(tmp_path / "bookd.db"), str(tmp_path), threads)
+    def make(db=None, keys=True, threads=4, extra_args=()):
+        srv = BookdServer(bookd_bin, db or str(tmp_path / "bookd.db"), str(tmp_path), threads,
+                          extra_args)
         srv.start()
         if keys:
             srv.setup_keys()

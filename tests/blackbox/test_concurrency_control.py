@@ -9,6 +9,7 @@ def book(booker, rid, start=START, end=END, qty=1, **extra):
     r = booker.post("/v1/bookings", {"items": [item(rid, start, end, qty)], **extra})
     assert r.status == 201, r
     assert r.etag == f'"{r.json["version"]}"', r
+    assert r.header("Location", "").endswith(f"/v1/bookings/{r.json['id']}"), r.headers
     return r.json
 
 
@@ -137,3 +138,14 @@ def test_resource_change_rules(admin, booker):
     r = admin.delete(path)
     assert r.status in (200, 204), r
     assert_problem(admin.get(path), 404, "not_found")
+
+
+def test_patch_of_cancelled_booking_is_refused(admin, booker):
+    rid = create_resource(admin, capacity=1)["id"]
+    b = book(booker, rid)
+    r = booker.post(f"/v1/bookings/{b['id']}/cancel")
+    assert r.status == 200, r
+    r = booker.patch(f"/v1/bookings/{b['id']}", {"customer": "late"},
+                     headers={"If-Match": f'"{r.json["version"]}"'})
+    assert_problem(r, 409)
+    assert booker.get(f"/v1/bookings/{b['id']}").json["status"] == "cancelled"

@@ -92,3 +92,21 @@ def test_expired_hold_filtered_by_effective_status(admin, booker):
     assert r.status == 200 and r.json["data"] == [], r
     r = booker.get(f"/v1/bookings?resource_id={res}&status=expired")
     assert [b["id"] for b in r.json["data"]] == [hold["id"]], r
+
+
+def test_expired_holds_do_not_block_resource_changes(admin, booker):
+    res = create_resource(admin, capacity=2)
+    path = f"/v1/resources/{res['id']}"
+    r = booker.post("/v1/bookings", {"items": [item(res["id"], START, END, 2)],
+                                     "hold_seconds": 1})
+    assert r.status == 201, r
+    hold = r.json
+    r = admin.patch(path, {"capacity": 1}, headers={"If-Match": f'"{res["version"]}"'})
+    assert_problem(r, 409, "unavailable")
+    assert_problem(admin.delete(path), 409)
+
+    sleep_until(ts(hold["expires_at"]) + 0.3)
+    r = admin.patch(path, {"capacity": 1}, headers={"If-Match": f'"{res["version"]}"'})
+    assert r.status == 200 and r.json["capacity"] == 1, r
+    r = admin.delete(path)
+    assert r.status in (200, 204), f"only an expired hold remains: {r!r}"

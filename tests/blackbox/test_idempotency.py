@@ -102,3 +102,22 @@ def test_concurrent_requests_with_one_key(server):
                 assert_problem(a, 409, "conflict")
         stored = list_all(admin, "/v1/bookings", customer=body["customer"])
         assert [b["id"] for b in stored] == list(ids), stored
+
+
+def test_refusal_is_replayed_too(server):
+    # The first answer is kept whatever it was: a retry of a refused booking is
+    # refused again, even after the unit has become free.
+    admin, booker = server.admin(), server.booker()
+    rid = create_resource(admin, capacity=1)["id"]
+    r = booker.post("/v1/bookings", {"items": [item(rid, START, END)]})
+    assert r.status == 201, r
+    blocker = r.json
+    body = {"items": [item(rid, START, END)]}
+    key = unique("key")
+    first = post_raw(booker, body, key)
+    assert_problem(first, 409, "unavailable")
+    assert booker.post(f"/v1/bookings/{blocker['id']}/cancel").status == 200
+    again = post_raw(booker, body, key)
+    assert again.status == 409 and again.body == first.body, again
+    assert again.header("Idempotent-Replayed", "").lower() == "true"
+    assert post_raw(booker, body, unique("key")).status == 201

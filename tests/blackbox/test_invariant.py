@@ -5,7 +5,8 @@ and each asks once for 1 or 2 units of a resource of capacity 7. Every interval
 contains the same core hour, so at most 7 units can be granted; and since more
 than 7 requests ask for one unit, a correct server grants exactly 7 (a one-unit
 request can only be refused once nothing is left). The stored bookings must be
-exactly the answered 201s.
+exactly the answered 201s. The same race is run against two processes on one
+database and against `serve --workers 2`.
 """
 
 import threading
@@ -18,7 +19,8 @@ CAPACITY = 7
 CLIENTS = 200
 
 
-def race_round(server, admin, round_no):
+def race_round(servers, admin, round_no):
+    """Thread n talks to servers[n % len(servers)]; they may share one database."""
     res = create_resource(admin, capacity=CAPACITY)
     rid = res["id"]
     barrier = threading.Barrier(CLIENTS)
@@ -35,6 +37,7 @@ def race_round(server, admin, round_no):
         })
 
     def run(n):
+        server = servers[n % len(servers)]
         client = Client(server.port, server.booking_key, timeout=60)
         try:
             client.connect()
@@ -83,7 +86,21 @@ def race_round(server, admin, round_no):
 
 @pytest.mark.parametrize("round_no", [1, 2, 3])
 def test_concurrent_clients_never_oversell(server, admin, round_no):
-    race_round(server, admin, round_no)
+    race_round([server], admin, round_no)
+
+
+def test_two_processes_on_one_database_never_oversell(server_factory):
+    # The invariant must hold across server processes sharing a database, not
+    # only across the threads of one process.
+    first = server_factory()
+    second = server_factory(db=first.db, keys=False)
+    second.admin_key, second.booking_key = first.admin_key, first.booking_key
+    race_round([first, second], first.admin(), 4)
+
+
+def test_worker_processes_never_oversell(server_factory):
+    cluster = server_factory(threads=2, extra_args=["--workers", "2"])
+    race_round([cluster], cluster.admin(), 5)
 
 
 def test_multi_item_booking_is_all_or_nothing(admin, booker):
@@ -107,4 +124,21 @@ def test_multi_item_booking_is_all_or_nothing(admin, booker):
     assert r.json["intervals"] == [{"start": start, "end": end, "available": 2}]
     assert list_all(admin, "/v1/bookings", resource_id=a) == []
     r = booker.post("/v1/bookings", {"items": [item(a, start, end, 2)]})
+    assert r.status == 201, r
+
+
+def test_items_of_one_booking_add_up_on_one_resource(admin, booker):
+    one = create_resource(admin, capacity=1)["id"]
+    two = create_resource(admin, capacity=2)["id"]
+    body = lambda rid: {"items": [item(rid, "2027-06-02T10:00:00Z", "2027-06-02T12:00:00Z"),
+                                  item(rid, "2027-06-02T11:00:00Z", "2027-06-02T13:00:00Z")]}
+    problem = assert_problem(booker.post("/v1/bookings", body(one)), 409, "unavailable")
+    assert problem["conflicts"] and problem["conflicts"][0]["reason"] == "capacity", problem
+    assert list_all(admin, "/v1/bookings", resource_id=one) == []
+    r = booker.post("/v1/bookings", body(two))
+    assert r.status == 201, r
+    # Touching items do not overlap.
+    r = booker.post("/v1/bookings", {"items": [
+        item(one, "2027-06-02T10:00:00Z", "2027-06-02T11:00:00Z"),
+        item(one, "2027-06-02T11:00:00Z", "2027-06-02T12:00:00Z")]})
     assert r.status == 201, r

@@ -132,3 +132,11 @@ def test_bootstrap_admin_key(server_factory):
     time.sleep(0.5)
     assert srv.bootstrap_key is None, "a second bootstrap key was printed"
     assert srv.client(boot).get("/v1/resources").status == 200
+
+
+def test_sigterm_stops_cleanly(server_factory):
+    srv = server_factory()
+    assert srv.admin().get("/v1/resources").status == 200
+    started = time.monotonic()
+    assert srv.stop() == 0, f"exit code after SIGTERM:\n{srv.output()[-2000:]}"
+    assert time.monotonic() - started < 5

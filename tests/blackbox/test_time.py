@@ -207,3 +207,34 @@ def test_instant_formats(admin, booker):
     assert r.json["intervals"] == [
         {"start": "2027-04-01T10:00:00Z", "end": "2027-04-01T10:30:00Z", "available": 3},
         {"start": "2027-04-01T10:30:00Z", "end": "2027-04-01T11:00:00Z", "available": 4}]
+
+
+def test_search_matches_slots(booker, berlin, new_york):
+    frm, to = "2027-03-27T00:00:00Z", "2027-03-30T00:00:00Z"
+    body = {"resource_ids": [new_york, berlin], "from": frm, "to": to, "duration": 3600,
+            "step": 900, "limit_per_resource": 40}
+    r = booker.post("/v1/availability/search", body)
+    assert r.status == 200, r
+    results = r.json["results"]
+    assert [x["resource_id"] for x in results] == [new_york, berlin]
+    for res in results:
+        full = slots(booker, res["resource_id"], frm, to, duration=3600, step=900)
+        assert res["slots"] == full["slots"][:40]
+        assert res["truncated"] is (len(full["slots"]) > 40)
+
+    body.pop("resource_ids")
+    r = booker.post("/v1/availability/search", dict(body, limit_per_resource=1))
+    assert r.status == 200, r
+    ids = [x["resource_id"] for x in r.json["results"]]
+    assert ids == sorted(ids, key=lambda s: s.encode()) and {berlin, new_york} <= set(ids)
+
+
+def test_hours_through_midnight_form_one_interval(admin, booker):
+    # 2027-01-04 is a Monday. 22:00-24:00 then 00:00-02:00 is one open stretch.
+    rid = create_resource(admin, hours={"mon": [["22:00", "24:00"]],
+                                        "tue": [["00:00", "02:00"]]})["id"]
+    assert availability(booker, rid, "2027-01-04T00:00:00Z", "2027-01-06T00:00:00Z") == [
+        {"start": "2027-01-04T22:00:00Z", "end": "2027-01-05T02:00:00Z", "available": 1}]
+    r = booker.post("/v1/bookings", {"items": [
+        item(rid, "2027-01-04T23:00:00Z", "2027-01-05T01:00:00Z")]})
+    assert r.status == 201, r
