@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 
 namespace bookd::storage {
@@ -28,6 +29,18 @@ std::string NewId(std::string_view prefix, std::size_t bytes) {
     id += kHex[b >> 4];
     id += kHex[b & 15];
   }
+  return id;
+}
+
+std::string NewOrderedId(std::string_view prefix, std::int64_t now, std::size_t random_bytes) {
+  thread_local std::uint32_t counter = 0;
+  counter = (counter + 1) & 0xffffff;
+  char head[16];
+  std::snprintf(head, sizeof head, "%08llx%06x",
+                static_cast<unsigned long long>(now) & 0xffffffffULL, counter);
+  std::string id(prefix);
+  id += head;
+  id += NewId("", random_bytes);
   return id;
 }
 

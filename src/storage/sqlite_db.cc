@@ -64,6 +64,14 @@ Db& Db::operator=(Db&& other) noexcept {
 Db::~Db() { sqlite3_close_v2(db_); }
 
 Result<Db> Db::Open(const std::string& path, int busy_timeout_ms) {
+  // Memory statistics take a global mutex on every allocation; nothing here
+  // reads them. Only possible before SQLite initializes; later calls are
+  // refused harmlessly.
+  static const bool configured = [] {
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
   Db db;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db.db_, flags, nullptr) != SQLITE_OK) {

@@ -27,6 +27,9 @@ constexpr std::size_t kCachedResourcesMax = 100000;
 constexpr std::size_t kItemsMax = 100;
 constexpr Instant kIdempotencyTtl_s = 86400;
 constexpr std::int64_t kIdempotencySweepMax = 256;
+// A batch in which commands keep failing with SQL errors is given up after
+// this many attempts (each attempt leaves out the command that failed).
+constexpr int kBatchAttemptsMax = 3;
 
 std::string CacheKey(const std::string& tenant, const std::string& id) {
   std::string key;
@@ -57,7 +60,7 @@ bool IsInternal(const WriteOutcome& out) {
 }  // namespace
 
 struct Writer::Statements {
-  Stmt begin, commit, rollback, savepoint, release, rollback_to, data_version;
+  Stmt begin, commit, rollback, data_version;
   Stmt resource_get, resource_insert, resource_update, resource_delete;
   Stmt usages_load;
   Stmt booking_get, items_get, booking_insert, item_insert, booking_update, items_delete;
@@ -71,9 +74,6 @@ struct Writer::Statements {
         {&begin, "BEGIN IMMEDIATE"},
         {&commit, "COMMIT"},
         {&rollback, "ROLLBACK"},
-        {&savepoint, "SAVEPOINT command"},
-        {&release, "RELEASE command"},
-        {&rollback_to, "ROLLBACK TO command"},
         {&data_version, "PRAGMA data_version"},
         {&resource_get,
          "SELECT " + resource_cols + " FROM resources WHERE tenant = ?1 AND id = ?2"},
@@ -143,56 +143,79 @@ Result<std::unique_ptr<Writer>> Writer::Open(const SqliteOptions& options,
 
 // ---- Batches ----------------------------------------------------------------
 
+bool Writer::BeginBatch() {
+  if (!st_->begin.Run("begin")) return false;
+  StmtUse dv(st_->data_version);
+  const std::int64_t version = dv->Step() == SQLITE_ROW ? dv->Int(0) : -1;
+  if (version != data_version_) DropCaches();  // another connection wrote (invariant 2)
+  data_version_ = version;
+  return true;
+}
+
+void Writer::RollbackBatch() {
+  if (sqlite3_get_autocommit(db_.get()) == 0) (void)st_->rollback.Run("rollback");
+  DropCaches();
+}
+
 void Writer::RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& outcomes) {
+  const std::size_t n = cmds.size();
+  // Commands that failed with an SQL error in an earlier attempt, with that
+  // error as their final answer; later attempts leave them out.
+  std::vector<std::optional<WriteOutcome>> failed(n);
+
+  for (int attempt = 0; attempt < kBatchAttemptsMax; ++attempt) {
+    outcomes.clear();
+    outcomes.reserve(n);
+    if (!BeginBatch()) {
+      RollbackBatch();
+      break;
+    }
+    const Instant now = clock_.Now();
+    MaintainCaches(now);
+
+    std::size_t failed_at = n;
+    for (std::size_t i = 0; i < n && failed_at == n; ++i) {
+      if (failed[i]) {
+        outcomes.push_back(*failed[i]);
+        continue;
+      }
+      outcomes.push_back(Execute(cmds[i]));
+      if (IsInternal(outcomes.back())) failed_at = i;
+    }
+    if (failed_at != n) {
+      // The command may have written part of its rows: undo the whole
+      // transaction and run the batch again without it (invariant 4).
+      failed[failed_at] = std::move(outcomes[failed_at]);
+      RollbackBatch();
+      continue;
+    }
+
+    bool swept = true;
+    if (now - last_idempotency_sweep_ >= 1) {
+      last_idempotency_sweep_ = now;
+      StmtUse s(st_->idem_sweep);
+      s->BindInt(1, now - kIdempotencyTtl_s);
+      s->BindInt(2, kIdempotencySweepMax);
+      swept = s->Step() == SQLITE_DONE;
+    }
+    if (swept && st_->commit.Run("commit")) return;
+    RollbackBatch();
+    break;
+  }
+
+  // Nothing of this batch is durable: every command may be retried.
   outcomes.clear();
-  outcomes.reserve(cmds.size());
-  auto fail_all = [&](const char* why) {
-    DropCaches();
-    outcomes.assign(cmds.size(), WriteOutcome{Overloaded(why), std::nullopt});
-  };
-
-  if (!st_->begin.Run("begin")) {
-    fail_all("the database is busy; retry later");
-    return;
-  }
-  {
-    StmtUse dv(st_->data_version);
-    const std::int64_t version = dv->Step() == SQLITE_ROW ? dv->Int(0) : -1;
-    if (version != data_version_) DropCaches();  // another connection wrote
-    data_version_ = version;
-  }
-  const Instant now = clock_.Now();
-  MaintainCaches(now);
-
-  bool batch_ok = true;
-  for (Command& cmd : cmds) {
-    outcomes.push_back(Execute(cmd, batch_ok));
-    if (!batch_ok) break;
-  }
-
-  if (batch_ok && now - last_idempotency_sweep_ >= 1) {
-    last_idempotency_sweep_ = now;
-    StmtUse s(st_->idem_sweep);
-    s->BindInt(1, now - kIdempotencyTtl_s);
-    s->BindInt(2, kIdempotencySweepMax);
-    batch_ok = s->Step() == SQLITE_DONE;
-  }
-
-  if (!batch_ok || !st_->commit.Run("commit")) {
-    if (sqlite3_get_autocommit(db_.get()) == 0) (void)st_->rollback.Run("rollback");
-    fail_all("the database could not commit; retry later");
+  for (std::size_t i = 0; i < n; ++i) {
+    outcomes.push_back(failed[i] ? std::move(*failed[i])
+                                 : WriteOutcome{Overloaded("the database could not commit; retry "
+                                                           "later"),
+                                                std::nullopt});
   }
 }
 
-WriteOutcome Writer::Execute(Command& cmd, bool& batch_ok) {
+WriteOutcome Writer::Execute(Command& cmd) {
   const Instant now = clock_.Now();
-  if (!st_->savepoint.Run("savepoint")) {
-    batch_ok = false;
-    return WriteOutcome{SqlError(db_.get(), "savepoint"), std::nullopt};
-  }
-
   WriteOutcome out{std::monostate{}, std::nullopt};  // not an Error until one happens
-  bool replayed = false;
   if (cmd.idempotency) {
     const Idempotency& idem = *cmd.idempotency;
     StmtUse s(st_->idem_get);
@@ -200,49 +223,40 @@ WriteOutcome Writer::Execute(Command& cmd, bool& batch_ok) {
     s->BindText(2, idem.key);
     s->BindText(3, cmd.tenant);
     const int rc = s->Step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      out.value = SqlError(db_.get(), "idempotency lookup");
+      return out;
+    }
     if (rc == SQLITE_ROW && s->Int(6) > now - kIdempotencyTtl_s) {
-      replayed = true;
       if (s->Text(0) == idem.request_hash) {
-        out.value = std::monostate{};
         out.replay = StoredResponse{static_cast<int>(s->Int(1)), s->Text(2), s->Text(3), s->Text(4),
                                     s->Text(5)};
       } else {
         out.value = MakeError(Errc::kIdempotencyKeyReused,
                               "this Idempotency-Key was already used with a different request");
       }
-    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-      out.value = SqlError(db_.get(), "idempotency lookup");
+      return out;
     }
   }
 
-  if (!replayed && !IsInternal(out)) {
-    out = ExecuteOp(cmd.tenant, cmd.op, now);
-    if (cmd.idempotency && !IsInternal(out)) {
-      assert(cmd.render && "a command with an Idempotency-Key needs a renderer");
-      const StoredResponse r = cmd.render(out);
-      const Idempotency& idem = *cmd.idempotency;
-      StmtUse s(st_->idem_put);
-      s->BindText(1, cmd.tenant);
-      s->BindText(2, idem.key_id);
-      s->BindText(3, idem.key);
-      s->BindText(4, idem.request_hash);
-      s->BindInt(5, r.status);
-      s->BindText(6, r.body);
-      s->BindText(7, r.content_type);
-      s->BindText(8, r.location);
-      s->BindText(9, r.etag);
-      s->BindInt(10, now);
-      if (s->Step() != SQLITE_DONE) out.value = SqlError(db_.get(), "idempotency store");
-    }
+  out = ExecuteOp(cmd.tenant, cmd.op, now);
+  if (cmd.idempotency && !IsInternal(out)) {
+    assert(cmd.render && "a command with an Idempotency-Key needs a renderer");
+    const StoredResponse r = cmd.render(out);
+    const Idempotency& idem = *cmd.idempotency;
+    StmtUse s(st_->idem_put);
+    s->BindText(1, cmd.tenant);
+    s->BindText(2, idem.key_id);
+    s->BindText(3, idem.key);
+    s->BindText(4, idem.request_hash);
+    s->BindInt(5, r.status);
+    s->BindText(6, r.body);
+    s->BindText(7, r.content_type);
+    s->BindText(8, r.location);
+    s->BindText(9, r.etag);
+    s->BindInt(10, now);
+    if (s->Step() != SQLITE_DONE) out.value = SqlError(db_.get(), "idempotency store");
   }
-
-  if (IsInternal(out)) {
-    // The command's SQL is undone; its in-memory effects may not be, so the
-    // caches are rebuilt from the database (invariant 4).
-    DropCaches();
-    if (!st_->rollback_to.Run("rollback to savepoint")) batch_ok = false;
-  }
-  if (!st_->release.Run("release savepoint")) batch_ok = false;
   return out;
 }
 
@@ -523,7 +537,7 @@ Result<Booking> Writer::CreateBookingOp(const std::string& tenant, CreateBooking
 
   Booking b;
   b.tenant = tenant;
-  b.id = NewId("bk_", 12);
+  b.id = NewOrderedId("bk_", now, 8);
   if (c.hold_seconds) {
     b.status = domain::BookingStatus::kHeld;
     b.expires_at = now + *c.hold_seconds;

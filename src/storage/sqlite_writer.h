@@ -39,9 +39,14 @@ class Writer {
 
   Writer(Db db, const domain::Clock& clock);
 
-  // Runs one command under its own SAVEPOINT; clears batch_ok when the
-  // transaction itself can no longer be trusted.
-  WriteOutcome Execute(Command& cmd, bool& batch_ok);
+  // Starts the batch's transaction and drops the caches if another
+  // connection committed since our last transaction.
+  bool BeginBatch();
+  void RollbackBatch();
+  // Runs one command inside the open transaction. A command answers an
+  // Error other than kInternal only before its first write; kInternal means
+  // it may have written part of its rows, and the batch must be rolled back.
+  WriteOutcome Execute(Command& cmd);
   WriteOutcome ExecuteOp(const std::string& tenant, Operation& op, domain::Instant now);
 
   Result<Resource> CreateResourceOp(const std::string& tenant, CreateResource& c,
