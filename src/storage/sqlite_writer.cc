@@ -213,7 +213,7 @@ void Writer::RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& out
   }
 }
 
-WriteOutcome Writer::Execute(Command& cmd) {
+WriteOutcome Writer::Execute(const Command& cmd) {
   const Instant now = clock_.Now();
   WriteOutcome out{std::monostate{}, std::nullopt};  // not an Error until one happens
   if (cmd.idempotency) {
@@ -260,7 +260,7 @@ WriteOutcome Writer::Execute(Command& cmd) {
   return out;
 }
 
-WriteOutcome Writer::ExecuteOp(const std::string& tenant, Operation& op, Instant now) {
+WriteOutcome Writer::ExecuteOp(const std::string& tenant, const Operation& op, Instant now) {
   auto wrap = [](auto result) -> WriteOutcome {
     if (!result) return WriteOutcome{std::move(result).error(), std::nullopt};
     return WriteOutcome{std::move(*result), std::nullopt};
@@ -360,9 +360,9 @@ Writer::CachedLedger* Writer::CachedLedgerOrNull(const std::string& tenant, cons
 
 // ---- Resources --------------------------------------------------------------
 
-Result<Resource> Writer::CreateResourceOp(const std::string& tenant, CreateResource& c,
+Result<Resource> Writer::CreateResourceOp(const std::string& tenant, const CreateResource& c,
                                           Instant now) {
-  Resource r = std::move(c.resource);
+  Resource r = c.resource;
   r.tenant = tenant;
   if (r.id.empty()) r.id = NewId("r_", 10);
   if (r.capacity < 1) return Error::Validation("/capacity", "must be at least 1");
@@ -388,7 +388,8 @@ Result<Resource> Writer::CreateResourceOp(const std::string& tenant, CreateResou
   return r;
 }
 
-Result<Resource> Writer::PatchResourceOp(const std::string& tenant, PatchResource& c, Instant now) {
+Result<Resource> Writer::PatchResourceOp(const std::string& tenant, const PatchResource& c,
+                                         Instant now) {
   auto found = FindResource(tenant, c.id);
   if (!found) return std::move(found).error();
   if (*found == nullptr) return MakeError(Errc::kNotFound, "no resource with id '" + c.id + "'");
@@ -398,7 +399,7 @@ Result<Resource> Writer::PatchResourceOp(const std::string& tenant, PatchResourc
                      "the resource is at version " + std::to_string(current.version));
   }
 
-  ResourcePatch& p = c.patch;
+  const ResourcePatch& p = c.patch;
   if (p.capacity && *p.capacity < 1) return Error::Validation("/capacity", "must be at least 1");
   if (p.capacity && *p.capacity < current.capacity) {
     // Lowering capacity never cancels bookings: refuse while the counting
@@ -413,12 +414,12 @@ Result<Resource> Writer::PatchResourceOp(const std::string& tenant, PatchResourc
   }
 
   Resource r = current;
-  if (p.name) r.name = std::move(*p.name);
+  if (p.name) r.name = *p.name;
   if (p.capacity) r.capacity = *p.capacity;
-  if (p.timezone) r.timezone = std::move(*p.timezone);
-  if (p.hours) r.hours = std::move(*p.hours);
-  if (p.closures) r.closures = std::move(*p.closures);
-  if (p.metadata_json) r.metadata_json = std::move(*p.metadata_json);
+  if (p.timezone) r.timezone = *p.timezone;
+  if (p.hours) r.hours = *p.hours;
+  if (p.closures) r.closures = *p.closures;
+  if (p.metadata_json) r.metadata_json = *p.metadata_json;
   r.version += 1;
   r.updated_at = now;
 
@@ -528,7 +529,8 @@ Status Writer::InsertItems(const std::string& tenant, std::int64_t seq,
   return Ok{};
 }
 
-Result<Booking> Writer::CreateBookingOp(const std::string& tenant, CreateBooking& c, Instant now) {
+Result<Booking> Writer::CreateBookingOp(const std::string& tenant, const CreateBooking& c,
+                                        Instant now) {
   ItemCheck check;
   if (auto s = PrepareItems(tenant, c.items, now, check); !s) return std::move(s).error();
   if (auto s = domain::CheckItems(check.resources, check.ledgers, c.items, now); !s) {
@@ -544,9 +546,9 @@ Result<Booking> Writer::CreateBookingOp(const std::string& tenant, CreateBooking
   } else {
     b.status = domain::BookingStatus::kConfirmed;
   }
-  b.items = std::move(c.items);
-  b.customer = std::move(c.customer);
-  b.metadata_json = std::move(c.metadata_json);
+  b.items = c.items;
+  b.customer = c.customer;
+  b.metadata_json = c.metadata_json;
   b.version = 1;
   b.created_at = now;
   b.updated_at = now;
@@ -608,7 +610,8 @@ Status Writer::UpdateBookingRow(const Booking& b) {
   return Ok{};
 }
 
-Result<Booking> Writer::PatchBookingOp(const std::string& tenant, PatchBooking& c, Instant now) {
+Result<Booking> Writer::PatchBookingOp(const std::string& tenant, const PatchBooking& c,
+                                       Instant now) {
   auto loaded = LoadBooking(tenant, c.id);
   if (!loaded) return loaded;
   Booking& b = *loaded;
@@ -651,10 +654,10 @@ Result<Booking> Writer::PatchBookingOp(const std::string& tenant, PatchBooking& 
       }
     }
     if (!fits) return std::move(fits).error();
-    b.items = std::move(*c.patch.items);
+    b.items = *c.patch.items;
   }
-  if (c.patch.customer) b.customer = std::move(*c.patch.customer);
-  if (c.patch.metadata_json) b.metadata_json = std::move(*c.patch.metadata_json);
+  if (c.patch.customer) b.customer = *c.patch.customer;
+  if (c.patch.metadata_json) b.metadata_json = *c.patch.metadata_json;
   b.version += 1;
   b.updated_at = now;
 

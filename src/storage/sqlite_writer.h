@@ -43,19 +43,22 @@ class Writer {
   // connection committed since our last transaction.
   bool BeginBatch();
   void RollbackBatch();
-  // Runs one command inside the open transaction. A command answers an
+  // Runs one command inside the open transaction. Commands are read, never
+  // consumed: a batch that is rolled back runs again from the same commands. A command answers an
   // Error other than kInternal only before its first write; kInternal means
   // it may have written part of its rows, and the batch must be rolled back.
-  WriteOutcome Execute(Command& cmd);
-  WriteOutcome ExecuteOp(const std::string& tenant, Operation& op, domain::Instant now);
+  WriteOutcome Execute(const Command& cmd);
+  WriteOutcome ExecuteOp(const std::string& tenant, const Operation& op, domain::Instant now);
 
-  Result<Resource> CreateResourceOp(const std::string& tenant, CreateResource& c,
+  Result<Resource> CreateResourceOp(const std::string& tenant, const CreateResource& c,
                                     domain::Instant now);
-  Result<Resource> PatchResourceOp(const std::string& tenant, PatchResource& c,
+  Result<Resource> PatchResourceOp(const std::string& tenant, const PatchResource& c,
                                    domain::Instant now);
   Status DeleteResourceOp(const std::string& tenant, const DeleteResource& c, domain::Instant now);
-  Result<Booking> CreateBookingOp(const std::string& tenant, CreateBooking& c, domain::Instant now);
-  Result<Booking> PatchBookingOp(const std::string& tenant, PatchBooking& c, domain::Instant now);
+  Result<Booking> CreateBookingOp(const std::string& tenant, const CreateBooking& c,
+                                  domain::Instant now);
+  Result<Booking> PatchBookingOp(const std::string& tenant, const PatchBooking& c,
+                                 domain::Instant now);
   Result<Booking> TransitionOp(const std::string& tenant, const TransitionBooking& c,
                                domain::Instant now);
 

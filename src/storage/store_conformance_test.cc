@@ -527,6 +527,18 @@ TEST_P(StoreConformance, PatchChecksNewItemsAsIfOwnItemsWereReleased) {
   EXPECT_EQ(CodeOf(Exec(*store_, PatchBooking{other.id, 2, shift})), Errc::kInvalidTransition);
 }
 
+TEST_P(StoreConformance, BookingsLongBeforeNowAreCheckedAgainstTheDatabase) {
+  AddResource("r", 1);
+  const Item old_slot = At("r", kT0 - 10 * 86400, kT0 - 10 * 86400 + kHour);
+  BookingOf(Exec(*store_, MakeBooking({old_slot})));
+  // A fresh writer caches only recent usages; an item far in the past must
+  // still see the booking already there.
+  Reopen();
+  EXPECT_EQ(CodeOf(Exec(*store_, MakeBooking({At("r", kT0, kT0 + kHour), old_slot}))),
+            Errc::kUnavailable);
+  BookingOf(Exec(*store_, MakeBooking({At("r", kT0, kT0 + kHour)})));
+}
+
 // ---- Concurrency ------------------------------------------------------------
 
 // 64 threads race 2,000 bookings for the same hour of a capacity-10 resource.
