@@ -2,9 +2,10 @@
 
 import json
 import re
+import socket
 import time
 
-from bbutil import Client, assert_problem, create_resource, item
+from bbutil import HOST, Client, assert_problem, create_resource, item
 
 
 def metric_sum(text, name):
@@ -140,3 +141,23 @@ def test_sigterm_stops_cleanly(server_factory):
     started = time.monotonic()
     assert srv.stop() == 0, f"exit code after SIGTERM:\n{srv.output()[-2000:]}"
     assert time.monotonic() - started < 5
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    sock = socket.create_connection((HOST, server.port), timeout=10)
+    reqs = b"".join(
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-{n}\r\n"
+        f"Authorization: Bearer {server.booking_key}\r\n\r\n".encode()
+        for n, path in enumerate(["/healthz", "/v1/nothing", "/v1/resources?limit=1"]))
+    sock.sendall(reqs + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    ids = re.findall(rb"(?i)x-request-id: (pipe-\d)", data)
+    assert statuses == [b"200", b"404", b"200", b"200"], data[:500]
+    assert ids == [b"pipe-0", b"pipe-1", b"pipe-2"]
