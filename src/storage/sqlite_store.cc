@@ -59,12 +59,17 @@
 //     (see Reader()), each in one snapshot; they see every batch whose
 //     `done` has run, because `done` follows COMMIT.
 //
-// Ledger scope: a cached ledger holds every non-cancelled usage that ends
-// after its horizon (a day before it was loaded or last pruned); an item
-// starting before that horizon is checked against a ledger loaded from the
-// database for the occasion. If-Match is a precondition and is checked
-// before any transition rule. Patching a cancelled booking is
-// kInvalidTransition, an expired hold kHoldExpired.
+// Ledger scope: a cached ledger holds every usage that can still count
+// (confirmed, or held and not yet expired when the ledger was last pruned)
+// and ends after its horizon (a day before it was loaded or last pruned); an
+// item starting before that horizon is checked against a ledger loaded from
+// the database for the occasion.
+//
+// Decisions the contract leaves open: If-Match is a precondition and is
+// checked before any transition rule. Patching a cancelled booking is
+// kInvalidTransition, patching an expired hold kHoldExpired. A replayed
+// outcome carries std::monostate in `value`; `replay` is what to send.
+// Every table is keyed by tenant first and every query filters by it.
 #include "storage/sqlite_store.h"
 
 #include <algorithm>
