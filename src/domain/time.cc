@@ -119,7 +119,9 @@ std::string FormatInstant(Instant t) {
   Instant days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
   Instant secs = t - days * 86400;
   date::year_month_day ymd{date::sys_days{date::days{days}}};
-  char buf[32];
+  // Sized for the widest values the types allow, not the clamped ones, so
+  // that the compiler can prove no truncation.
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
                 static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
                 static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
