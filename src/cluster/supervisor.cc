@@ -131,11 +131,19 @@ class Supervisor {
       stopping_ = true;
       kill_at_ = Clock::now() + o_.grace + std::chrono::seconds(1);
       Log("cluster_draining", "signal=%d", signo);
+      // A replacement still starting belongs to no slot: retire it with the
+      // others, or it would outlive the supervisor and keep serving the port.
+      if (rollover_new_) {
+        if (rollover_new_->pid > 0) retiring_.push_back(rollover_new_->pid);
+        if (rollover_new_->ready_fd >= 0) close(rollover_new_->ready_fd);
+        rollover_new_.reset();
+      }
       KillAll(SIGTERM);
     } else if (signo == SIGHUP && !stopping_) {
+      // A rollover in progress starts over from the first slot; a replacement
+      // already starting is kept and takes that slot, so none runs untracked.
       Log("rollover_started");
       rollover_next_ = 0;
-      rollover_new_.reset();
     }
   }
 
@@ -190,7 +198,9 @@ class Supervisor {
       if (stopping_) {
         it = respawn_at_.erase(it);
       } else if (now >= it->second) {
-        slots_[it->first] = Spawn();
+        // A rollover may have filled the slot meanwhile; spawning over it
+        // would lose track of that worker.
+        if (slots_[it->first].pid <= 0) slots_[it->first] = Spawn();
         it = respawn_at_.erase(it);
       } else {
         ++it;
