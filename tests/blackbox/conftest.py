@@ -3,6 +3,13 @@
 `server` is one server per test module (tests inside a module use their own
 resources, so they do not disturb each other); `server_factory` starts servers
 that a test may kill and restart on the same database.
+
+Every test that uses a server runs once per storage backend named in
+BOOKD_BACKENDS (comma-separated; default "sqlite"; "sqlite,postgres" runs both).
+For postgres, BOOKD_TEST_PG_URL is the admin URL of a server on which each bookd
+gets a database of its own, so tests stay as independent as on SQLite files.
+Markers: `sqlite_only` for tests that are about SQLite itself, `postgres_only`
+for tests that need PostgreSQL (they are skipped, with the reason, without it).
 """
 
 import os
@@ -13,6 +20,40 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bbutil import BookdServer, bookd_binary  # noqa: E402
+from pgutil import PgServer, admin_url  # noqa: E402
+
+KNOWN_BACKENDS = ("sqlite", "postgres")
+
+
+def configured_backends():
+    names = [n.strip() for n in os.environ.get("BOOKD_BACKENDS", "sqlite").split(",") if n.strip()]
+    unknown = [n for n in names if n not in KNOWN_BACKENDS]
+    if unknown:
+        raise pytest.UsageError(f"BOOKD_BACKENDS: unknown backend(s) {unknown}; "
+                                f"known: {', '.join(KNOWN_BACKENDS)}")
+    return names or ["sqlite"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: runs on the SQLite backend only")
+    config.addinivalue_line("markers", "postgres_only: runs on the PostgreSQL backend only")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        return
+    wanted = configured_backends()
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        wanted = [b for b in wanted if b == "sqlite"]
+        why = "SQLite-specific test; BOOKD_BACKENDS does not include sqlite"
+    elif metafunc.definition.get_closest_marker("postgres_only"):
+        wanted = [b for b in wanted if b == "postgres"]
+        why = "needs PostgreSQL: set BOOKD_BACKENDS to include postgres and BOOKD_TEST_PG_URL"
+    if not wanted:
+        metafunc.parametrize("backend", [pytest.param(None, marks=pytest.mark.skip(reason=why))],
+                             indirect=True, ids=["none"])
+        return
+    metafunc.parametrize("backend", wanted, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -23,33 +64,74 @@ def bookd_bin():
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """The shared PostgreSQL server of BOOKD_TEST_PG_URL; skips the test without one."""
+    url = admin_url()
+    if not url:
+        pytest.skip("needs PostgreSQL: set BOOKD_TEST_PG_URL (scripts/pg.sh start DIR prints one)")
+    return PgServer(url)
+
+
+@pytest.fixture(scope="session")
+def backend(request):
+    name = getattr(request, "param", "sqlite")
+    if name == "postgres" and not admin_url():
+        pytest.fail("BOOKD_BACKENDS includes postgres but BOOKD_TEST_PG_URL is not set")
+    return name
+
+
+class Databases:
+    """Hands out fresh databases for one backend and removes the PostgreSQL ones afterwards."""
+
+    def __init__(self, backend, workdir):
+        self.backend = backend
+        self.workdir = workdir
+        self.pg = PgServer(admin_url()) if backend == "postgres" else None
+        self.created = []
+
+    def new(self):
+        if self.pg is None:
+            return os.path.join(str(self.workdir), "bookd.db")
+        name, url = self.pg.create_database()
+        self.created.append(name)
+        return url
+
+    def drop_all(self):
+        for name in self.created:
+            self.pg.drop_database(name)
+
+
 @pytest.fixture(scope="module")
-def server(bookd_bin, tmp_path_factory):
+def server(bookd_bin, backend, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("bookd")
-    srv = BookdServer(bookd_bin, str(workdir / "bookd.db"), str(workdir))
+    dbs = Databases(backend, workdir)
+    srv = BookdServer(bookd_bin, dbs.new(), str(workdir))
     srv.start()
     srv.setup_keys()
     yield srv
     srv.stop()
+    dbs.drop_all()
 
 
 @pytest.fixture
-def server_factory(bookd_bin, tmp_path):
-    """make(db=None, ...) -> a started server with keys; a db path reuses that database."""
+def server_factory(bookd_bin, backend, tmp_path):
+    """make(db=None, ...) -> a started server with keys; a db path or URL reuses that database."""
     started = []
+    dbs = Databases(backend, tmp_path)
 
     def make(db=None, keys=True, threads=4, extra_args=()):
-        srv = BookdServer(bookd_bin, db or str(tmp_path / "bookd.db"), str(tmp_path), threads,
-                          extra_args)
+        srv = BookdServer(bookd_bin, db or dbs.new(), str(tmp_path), threads, extra_args)
+        started.append(srv)
         srv.start()
         if keys:
             srv.setup_keys()
-        started.append(srv)
         return srv
 
     yield make
     for srv in started:
         srv.stop()
+    dbs.drop_all()
 
 
 @pytest.fixture
