@@ -108,7 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> DiscardAndClose();
 
   Respond MakeRespond();
-  void OnResponse(Response res);
+  void OnResponse(std::uint64_t request_seq, Response res);
   void SetDeadline(Clock::time_point t);
   void ReleaseSlot();
 
@@ -126,6 +126,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool draining_ = false;
   bool closed_ = false;
   bool slot_released_ = false;
+  // Tags each Respond, so that a stray second call cannot answer a later
+  // request on the same connection.
+  std::uint64_t request_seq_ = 0;
   std::optional<Response> response_;
 };
 
@@ -305,6 +308,7 @@ awaitable<bool> Connection::Answer(Request req) {
   const bool head = req.method() == bhttp::verb::head;
 
   response_.reset();
+  ++request_seq_;
   state_->handler.Handle(std::move(req), request_id, MakeRespond());
   // Woken by OnResponse, or by Close when the server gives up on draining.
   while (!response_ && !closed_) {
@@ -385,15 +389,17 @@ awaitable<void> Connection::DiscardAndClose() {
 }
 
 Respond Connection::MakeRespond() {
-  return [self = shared_from_this()](Response res) {
-    asio::dispatch(self->executor_,
-                   [self, res = std::move(res)]() mutable { self->OnResponse(std::move(res)); });
+  return [self = shared_from_this(), seq = request_seq_](Response res) {
+    asio::dispatch(self->executor_, [self, seq, res = std::move(res)]() mutable {
+      self->OnResponse(seq, std::move(res));
+    });
   };
 }
 
-void Connection::OnResponse(Response res) {
-  assert(!response_ && "Respond called twice for one request");
-  if (response_) return;
+void Connection::OnResponse(std::uint64_t request_seq, Response res) {
+  const bool expected = request_seq == request_seq_ && !response_;
+  assert((expected || closed_) && "Respond called twice for one request");
+  if (!expected || closed_) return;
   response_ = std::move(res);
   response_ready_.cancel();
 }
