@@ -241,6 +241,22 @@ TEST_F(ServerTest, PostBodyReachesHandler) {
   EXPECT_EQ(res->body(), "POST /v1/x {\"a\":1}");
 }
 
+TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
+  EchoHandler handler;
+  StartServer(handler);
+  Client client(port_);
+  client.Send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  auto interim = client.Read();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->result_int(), 100);
+
+  client.Send("hello");
+  auto res = client.Read();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->result_int(), 200);
+  EXPECT_EQ(res->body(), "POST /x hello");
+}
+
 TEST_F(ServerTest, RequestIdIsEchoedOrGenerated) {
   EchoHandler handler;
   StartServer(handler);
