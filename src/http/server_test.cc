@@ -193,6 +193,21 @@ class ServerTest : public ::testing::Test {
     server_.reset();
   }
 
+  // On a new connection, sends `raw` and expects one problem response with
+  // `status` and `type` that announces the close, and then the close.
+  void ExpectRefusal(const std::string& raw, int status, const std::string& type) {
+    Client client(port_);
+    client.Send(raw);
+    auto res = client.Read();
+    ASSERT_TRUE(res.has_value());
+    EXPECT_EQ(res->result_int(), status);
+    EXPECT_EQ((*res)[bhttp::field::content_type], "application/problem+json");
+    EXPECT_EQ(ProblemType(*res), type);
+    EXPECT_FALSE((*res)["X-Request-Id"].empty());
+    EXPECT_FALSE(res->keep_alive());
+    EXPECT_TRUE(client.WaitClosed());
+  }
+
   // Polls `done` for up to five seconds.
   template <class F>
   bool Eventually(F done) {
@@ -320,18 +335,10 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
 TEST_F(ServerTest, OversizedContentLengthIs413BeforeTheBody) {
   EchoHandler handler;
   StartServer(handler);
-  Client client(port_);
-
-  client.Send(
+  ExpectRefusal(
       "POST /v1/bookings HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-      "Content-Length: 2097152\r\n\r\n");
-  auto res = client.Read();
-  ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->result_int(), 413);
-  EXPECT_EQ((*res)[bhttp::field::content_type], "application/problem+json");
-  EXPECT_EQ(ProblemType(*res), "/problems/payload_too_large");
-  EXPECT_FALSE(res->keep_alive());
-  EXPECT_TRUE(client.WaitClosed());
+      "Content-Length: 2097152\r\n\r\n",
+      413, "/problems/payload_too_large");
   EXPECT_TRUE(handler.ids().empty());
 }
 
@@ -340,29 +347,17 @@ TEST_F(ServerTest, OversizedChunkedBodyIs413) {
   Limits limits;
   limits.body_bytes_max = 1000;
   StartServer(handler, limits);
-  Client client(port_);
-
   std::string request = "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 3; ++i) request += "190\r\n" + std::string(400, 'x') + "\r\n";
-  client.Send(request);
-  auto res = client.Read();
-  ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->result_int(), 413);
-  EXPECT_TRUE(client.WaitClosed());
+  ExpectRefusal(request, 413, "/problems/payload_too_large");
+  EXPECT_TRUE(handler.ids().empty());
 }
 
 TEST_F(ServerTest, OversizedHeadersAre431) {
   EchoHandler handler;
   StartServer(handler);
-  Client client(port_);
-
-  client.Send(Get("/", "X-Fill: " + std::string(20 << 10, 'a') + "\r\n"));
-  auto res = client.Read();
-  ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->result_int(), 431);
-  EXPECT_EQ(ProblemType(*res), "/problems/request_header_fields_too_large");
-  EXPECT_FALSE((*res)["X-Request-Id"].empty());
-  EXPECT_TRUE(client.WaitClosed());
+  ExpectRefusal(Get("/", "X-Fill: " + std::string(20 << 10, 'a') + "\r\n"), 431,
+                "/problems/request_header_fields_too_large");
 }
 
 TEST_F(ServerTest, StalledHeaderIs408AndClosed) {
@@ -370,14 +365,7 @@ TEST_F(ServerTest, StalledHeaderIs408AndClosed) {
   Limits limits;
   limits.header_timeout_s = 1;
   StartServer(handler, limits);
-  Client client(port_);
-
-  client.Send("GET / HTTP/1.1\r\nHost: te");
-  auto res = client.Read();
-  ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->result_int(), 408);
-  EXPECT_EQ(ProblemType(*res), "/problems/request_timeout");
-  EXPECT_TRUE(client.WaitClosed());
+  ExpectRefusal("GET / HTTP/1.1\r\nHost: te", 408, "/problems/request_timeout");
   EXPECT_TRUE(Eventually([&] { return server_->open_connections() == 0; }));
 }
 
@@ -386,42 +374,24 @@ TEST_F(ServerTest, StalledBodyIs408) {
   Limits limits;
   limits.body_timeout_s = 1;
   StartServer(handler, limits);
-  Client client(port_);
-
-  client.Send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
-  auto res = client.Read();
-  ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->result_int(), 408);
-  EXPECT_TRUE(client.WaitClosed());
+  ExpectRefusal("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc", 408,
+                "/problems/request_timeout");
   EXPECT_TRUE(handler.ids().empty());
 }
 
 TEST_F(ServerTest, GarbageIs400AndClosed) {
   EchoHandler handler;
   StartServer(handler);
-  Client client(port_);
-
-  client.Send("HELLO\x01 WORLD\r\n\r\n");
-  auto res = client.Read();
-  ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->result_int(), 400);
-  EXPECT_EQ(ProblemType(*res), "/problems/bad_request");
-  EXPECT_TRUE(client.WaitClosed());
+  ExpectRefusal("HELLO\x01 WORLD\r\n\r\n", 400, "/problems/bad_request");
 }
 
 TEST_F(ServerTest, ContentLengthWithTransferEncodingIs400AndClosed) {
   EchoHandler handler;
   StartServer(handler);
-  Client client(port_);
-
-  client.Send(
+  ExpectRefusal(
       "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "0\r\n\r\n");
-  auto res = client.Read();
-  ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->result_int(), 400);
-  EXPECT_EQ(ProblemType(*res), "/problems/bad_request");
-  EXPECT_TRUE(client.WaitClosed());
+      "0\r\n\r\n",
+      400, "/problems/bad_request");
   EXPECT_TRUE(handler.ids().empty());
 }
 
