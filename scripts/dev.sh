@@ -16,6 +16,9 @@ PACKAGES=(
   libssl-dev                             # SHA-256 of API keys, OS randomness
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libsimdjson-dev
   python3 python3-pytest                 # black-box tests of the running binary
+  libpq-dev                              # the PostgreSQL backend's client library
+  postgresql                             # a throwaway server for the PostgreSQL tests (scripts/pg.sh)
+  haproxy                                # the load balancer of the multi-host tests
   nginx                                  # the benchmark's reference server
   clang-format
 )
@@ -41,6 +44,15 @@ build() {  # build DIR TYPE [extra cmake args]
   cmake --build "$dir" -j"$(nproc)"
 }
 
+start_postgres() {  # a throwaway server for the PostgreSQL half of every test; gone on exit
+  local dir
+  dir=$(mktemp -d -t bookd-pg.XXXXXX)
+  trap "scripts/pg.sh stop '$dir' || true" EXIT
+  BOOKD_TEST_PG_URL=$(scripts/pg.sh start "$dir")
+  export BOOKD_TEST_PG_URL BOOKD_BACKENDS=sqlite,postgres
+  echo "== PostgreSQL for the tests at $BOOKD_TEST_PG_URL"
+}
+
 case "${1:-}" in
   serve)
     install_missing
@@ -55,6 +67,7 @@ case "${1:-}" in
     find src bench -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
     echo "== build (Debug, assertions on)"
     build build-debug Debug
+    start_postgres
     echo "== unit and component tests"
     (cd build-debug && ctest --output-on-failure -j2 --timeout 300)
     echo "== black-box tests of the running binary"
