@@ -107,11 +107,13 @@ def server(bookd_bin, backend, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("bookd")
     dbs = Databases(backend, workdir)
     srv = BookdServer(bookd_bin, dbs.new(), str(workdir))
-    srv.start()
-    srv.setup_keys()
-    yield srv
-    srv.stop()
-    dbs.drop_all()
+    try:
+        srv.start()
+        srv.setup_keys()
+        yield srv
+    finally:
+        srv.stop()
+        dbs.drop_all()
 
 
 @pytest.fixture
