@@ -11,6 +11,7 @@ PACKAGES=(
   libboost-dev libboost-system-dev      # HTTP (Beast) and async I/O (Asio)
   rapidjson-dev                          # JSON in and out
   libsqlite3-dev                         # embedded storage
+  libpq-dev postgresql                   # the PostgreSQL backend and its tests
   libhowardhinnant-date-dev tzdata       # IANA time zones and DST rules
   libcli11-dev                           # command line
   libssl-dev                             # SHA-256 of API keys, OS randomness

@@ -1,0 +1,359 @@
+// The PostgreSQL store: the contract of store.h for any number of bookd
+// hosts sharing one database. Booking states and transitions are the SQLite
+// store's (see sqlite_store.cc); what differs is how decisions are made safe
+// across hosts and how a batch reaches the database.
+//
+// A batch is one READ COMMITTED transaction on a writer's own connection
+// (pg_writer.cc), sent as three pipelines, i.e. three round trips whatever
+// its size: (1) BEGIN, claim idempotency keys, lock resources and bookings,
+// reserve booking seqs, load usages; (2) decide every command in memory;
+// (3) multi-row INSERT/UPDATE of the decisions, idempotency answers, COMMIT.
+//
+// Invariants:
+//  1. No oversell, with any number of hosts. Every decision that can add
+//     usage to a resource (create booking, patch items, confirm a hold) or
+//     lower what it offers (patch resource, delete resource) is taken while
+//     this transaction holds the resource's row lock (SELECT ... FOR UPDATE),
+//     against a ledger loaded by a statement that began after the lock was
+//     granted. Every transaction that adds usage holds that lock until it
+//     commits, so the ledger holds every committed usage, and none can be
+//     added until we commit. Releasing usage (cancel, moving items away)
+//     needs no resource lock: it can only make room. The decision itself is
+//     domain::CheckItems against those ledgers; no check outside the
+//     transaction decides anything.
+//  2. No deadlock by design. Locks are taken in one global order: the
+//     idempotency keys (byte order), then resources (tenant, id in "C"
+//     collation, the same on every host), then bookings (seq). Only rare
+//     paths lock later (an item outside what was loaded, a resource created
+//     in the batch); a deadlock there is detected by PostgreSQL, the batch is
+//     rolled back and tried again (at most three attempts).
+//  3. Durability before acknowledgement. `done` runs only after COMMIT
+//     returned success (synchronous_commit as the server is configured; the
+//     default waits for the WAL flush). A COMMIT whose answer is lost (the
+//     connection broke) is reported as kOverloaded, never as success: the
+//     client retries with its Idempotency-Key.
+//  4. All or nothing. Commands are decided in memory; nothing is written
+//     before the final pipeline, except by resource commands and rare
+//     re-loads, which first write what is pending. Any SQL error rolls the
+//     whole transaction back: every command of the batch is answered
+//     kOverloaded (503, Retry-After: 1), or, for an SQL error that is not
+//     about the connection, each command is run again alone so that only the
+//     one that fails gets kInternal. Nothing is half-written.
+//  5. Idempotency. Within a process, a (key_id, key) queued or running is in
+//     `in_flight_` and a second submit is kConflict at once. Across hosts the
+//     primary key of the idempotency row decides: the batch inserts a
+//     placeholder row ON CONFLICT DO NOTHING as its first write. Claimed: the
+//     command runs and its rendered answer replaces the placeholder in the
+//     same transaction. Not claimed: the row is another transaction's, which
+//     PostgreSQL made us wait for until it committed; its answer is replayed
+//     (or kIdempotencyKeyReused for another body). A row older than 24 h is
+//     taken over. Expired rows are swept a bounded number at a time.
+//  6. Bounded waits. The queue holds at most queue_commands_max commands
+//     (beyond: kOverloaded at once); a batch at most batch_commands_max.
+//     Every connection has statement_timeout and lock_timeout, and every
+//     client-side wait a deadline; connecting is bounded by connect_timeout.
+//     When the database is gone, a request gets 503 within those bounds, and
+//     the next batch or read connects again by itself.
+//  7. Reads decide nothing and run on a pool of at most pool_size
+//     connections, each read one statement (one snapshot) taken after the
+//     call began, so they see every write whose `done` has run (invariant 3).
+//
+// Several writer threads (kWritersMax) take batches from one queue; row locks
+// serialize batches that touch the same resources, others commit in
+// parallel. A lone command is sent at once: batches grow only while earlier
+// batches are in flight.
+#include "storage/pg_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "storage/pg_conn.h"
+#include "storage/pg_reader.h"
+#include "storage/pg_schema.h"
+#include "storage/pg_writer.h"
+
+namespace bookd::storage {
+namespace {
+
+constexpr std::size_t kWritersMax = 2;
+constexpr int kReadyTimeoutMs = 1000;
+
+std::string InFlightKey(const Idempotency& idem) {
+  std::string key = idem.key_id;
+  key += '\0';
+  key += idem.key;
+  return key;
+}
+
+Error Overloaded(std::string detail) {
+  Error e = MakeError(Errc::kOverloaded, std::move(detail));
+  e.retry_after_s = 1;
+  return e;
+}
+
+// At most `size` connections; a caller that finds none free waits a bounded
+// time. A connection that broke is dropped on return and replaced lazily.
+class ConnPool {
+ public:
+  ConnPool(PgConnOptions options, std::size_t size) : options_(std::move(options)), size_(size) {}
+
+  class Lease {
+   public:
+    Lease(ConnPool* pool, std::unique_ptr<PgConn> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    ~Lease() {
+      if (pool_ != nullptr && conn_ != nullptr) pool_->Return(std::move(conn_));
+    }
+    PgConn& operator*() { return *conn_; }
+
+   private:
+    ConnPool* pool_;
+    std::unique_ptr<PgConn> conn_;
+  };
+
+  Result<Lease> Acquire() {
+    {
+      std::unique_lock lock(mu_);
+      const auto deadline = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(options_.statement_timeout_ms);
+      if (!free_.wait_until(lock, deadline, [this] { return !idle_.empty() || open_ < size_; })) {
+        return Overloaded("storage: every database connection is busy; retry later");
+      }
+      if (!idle_.empty()) {
+        std::unique_ptr<PgConn> c = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(this, std::move(c));
+      }
+      ++open_;
+    }
+    auto c = PgConn::Connect(options_);
+    if (!c) {
+      std::lock_guard lock(mu_);
+      --open_;
+      free_.notify_one();
+      return std::move(c).error();
+    }
+    return Lease(this, std::move(*c));
+  }
+
+ private:
+  void Return(std::unique_ptr<PgConn> c) {
+    {
+      std::lock_guard lock(mu_);
+      if (c->usable() && !c->in_transaction()) {
+        idle_.push_back(std::move(c));
+      } else {
+        --open_;
+      }
+    }
+    free_.notify_one();
+  }
+
+  const PgConnOptions options_;
+  const std::size_t size_;
+  std::mutex mu_;
+  std::condition_variable free_;
+  std::vector<std::unique_ptr<PgConn>> idle_;  // GUARDED_BY(mu_)
+  std::size_t open_ = 0;                       // GUARDED_BY(mu_)
+};
+
+class PgStore final : public Store {
+ public:
+  PgStore(const PgOptions& options, const domain::Clock& clock)
+      : options_(options),
+        clock_(clock),
+        pool_({options.url, options.connect_timeout_s, options.statement_timeout_ms},
+              options.pool_size),
+        buckets_(BatchSizeBounds().size() + 1) {
+    const std::size_t writers = std::min(kWritersMax, options.pool_size);
+    for (std::size_t i = 0; i < writers; ++i) {
+      writers_.push_back(std::make_unique<PgWriter>(options, clock));
+    }
+    for (std::size_t i = 0; i < writers; ++i) {
+      threads_.emplace_back([this, i] { WriterLoop(*writers_[i]); });
+    }
+  }
+
+  ~PgStore() override { Close(); }
+
+  void Submit(Command cmd) override;
+
+  Result<Resource> GetResource(const std::string& tenant, const std::string& id) override {
+    return WithConn([&](PgConn& c) { return pg_read::GetResource(c, tenant, id); });
+  }
+  Result<Page<Resource>> ListResources(const std::string& tenant, const std::string& after_id,
+                                       std::int64_t limit) override {
+    return WithConn([&](PgConn& c) { return pg_read::ListResources(c, tenant, after_id, limit); });
+  }
+  Result<std::vector<domain::Usage>> Usages(const std::string& tenant,
+                                            const std::string& resource_id, domain::Interval span,
+                                            Instant now) override {
+    return WithConn([&](PgConn& c) { return pg_read::Usages(c, tenant, resource_id, span, now); });
+  }
+  Result<Booking> GetBooking(const std::string& tenant, const std::string& id) override {
+    return WithConn([&](PgConn& c) { return pg_read::GetBooking(c, tenant, id); });
+  }
+  Result<Page<Booking>> ListBookings(const std::string& tenant, const BookingQuery& q,
+                                     Instant now) override {
+    return WithConn([&](PgConn& c) { return pg_read::ListBookings(c, tenant, q, now); });
+  }
+  Result<ApiKey> FindKey(const std::string& secret_hash) override {
+    return WithConn([&](PgConn& c) { return pg_read::FindKey(c, secret_hash); });
+  }
+  Result<ApiKey> CreateKey(const std::string& tenant, Role role,
+                           const std::string& secret_hash) override {
+    return WithConn(
+        [&](PgConn& c) { return pg_read::CreateKey(c, tenant, role, secret_hash, clock_.Now()); });
+  }
+  Result<std::vector<ApiKey>> ListKeys() override {
+    return WithConn([&](PgConn& c) { return pg_read::ListKeys(c); });
+  }
+  Status RevokeKey(const std::string& id) override {
+    return WithConn([&](PgConn& c) { return pg_read::RevokeKey(c, id, clock_.Now()); });
+  }
+  bool Ready() override {
+    auto lease = pool_.Acquire();
+    return lease.ok() && pg_read::Ready(**lease, kReadyTimeoutMs);
+  }
+
+  StoreStats Stats() override;
+  void Close() override;
+
+ private:
+  template <class F>
+  auto WithConn(F&& f) -> decltype(f(std::declval<PgConn&>())) {
+    auto lease = pool_.Acquire();
+    if (!lease) return std::move(lease).error();
+    return f(**lease);
+  }
+
+  void WriterLoop(PgWriter& writer);
+  void RecordBatch(std::size_t size);
+
+  const PgOptions options_;
+  const domain::Clock& clock_;
+  ConnPool pool_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Command> queue_;                  // GUARDED_BY(mu_)
+  std::unordered_set<std::string> in_flight_;  // GUARDED_BY(mu_)
+  bool closing_ = false;                       // GUARDED_BY(mu_)
+
+  std::vector<std::unique_ptr<PgWriter>> writers_;  // writers_[i] used by threads_[i] only
+  std::vector<std::thread> threads_;
+
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> batched_commands_{0};
+  std::vector<std::atomic<std::uint64_t>> buckets_;
+};
+
+void PgStore::Submit(Command cmd) {
+  std::optional<Error> rejected;
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) {
+      rejected = Overloaded("the store is shutting down");
+    } else if (queue_.size() >= options_.queue_commands_max) {
+      rejected = Overloaded("too many writes are waiting; retry later");
+    } else if (cmd.idempotency && !in_flight_.insert(InFlightKey(*cmd.idempotency)).second) {
+      rejected =
+          MakeError(Errc::kConflict, "a request with this Idempotency-Key is still in progress");
+    } else {
+      queue_.push_back(std::move(cmd));
+    }
+  }
+  if (rejected) {
+    cmd.done(WriteOutcome{std::move(*rejected), std::nullopt});
+    return;
+  }
+  wake_.notify_one();
+}
+
+void PgStore::WriterLoop(PgWriter& writer) {
+  std::vector<Command> batch;
+  std::vector<WriteOutcome> outcomes;
+  batch.reserve(options_.batch_commands_max);
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing and drained
+      const std::size_t n = std::min(queue_.size(), options_.batch_commands_max);
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+
+    writer.RunBatch(batch, outcomes);
+    assert(outcomes.size() == batch.size());
+    RecordBatch(batch.size());
+
+    {
+      std::lock_guard lock(mu_);
+      for (const Command& cmd : batch) {
+        if (cmd.idempotency) in_flight_.erase(InFlightKey(*cmd.idempotency));
+      }
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
+    batch.clear();
+  }
+}
+
+void PgStore::RecordBatch(std::size_t size) {
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  batched_commands_.fetch_add(size, std::memory_order_relaxed);
+  const auto& bounds = BatchSizeBounds();
+  const auto at = std::lower_bound(bounds.begin(), bounds.end(), size) - bounds.begin();
+  buckets_[static_cast<std::size_t>(at)].fetch_add(1, std::memory_order_relaxed);
+}
+
+StoreStats PgStore::Stats() {
+  StoreStats s;
+  s.batches = batches_.load(std::memory_order_relaxed);
+  s.batched_commands = batched_commands_.load(std::memory_order_relaxed);
+  for (const auto& b : buckets_) s.batch_size_buckets.push_back(b.load(std::memory_order_relaxed));
+  std::lock_guard lock(mu_);
+  s.queue_depth = queue_.size();
+  return s;
+}
+
+void PgStore::Close() {
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  writers_.clear();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPgStore(const PgOptions& options, const domain::Clock& clock) {
+  PgOptions o = options;
+  o.pool_size = std::clamp<std::size_t>(o.pool_size, 1, 1000);
+  o.batch_commands_max = std::clamp<std::size_t>(o.batch_commands_max, 1, 65536);
+  o.queue_commands_max = std::clamp<std::size_t>(o.queue_commands_max, 1, 10000000);
+  o.connect_timeout_s = std::clamp(o.connect_timeout_s, 1, 600);
+  o.statement_timeout_ms = std::clamp(o.statement_timeout_ms, 100, 600000);
+
+  auto conn = PgConn::Connect({o.url, o.connect_timeout_s, o.statement_timeout_ms});
+  if (!conn) return std::move(conn).error();
+  if (auto s = MigratePg(**conn); !s) return std::move(s).error();
+  return std::unique_ptr<Store>(new PgStore(o, clock));
+}
+
+}  // namespace bookd::storage
