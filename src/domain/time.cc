@@ -41,6 +41,11 @@ struct NameHash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// The instants RFC 3339 can spell in UTC (years 0001 to 9999). Responses are
+// always UTC, so an instant outside them could be accepted but not returned.
+constexpr Instant kInstantMin = -62135596800;  // 0001-01-01T00:00:00Z
+constexpr Instant kInstantMax = 253402300799;  // 9999-12-31T23:59:59Z
+
 constexpr const char* kShape =
     "must be an RFC 3339 date-time with an offset, like 2027-03-01T09:00:00Z or "
     "2027-03-01T10:00:00+01:00";
@@ -106,15 +111,17 @@ Result<Instant> ParseInstant(std::string_view text) {
   if (!ymd.ok()) return Invalid("has a day that does not exist in that month");
 
   Instant days = date::sys_days{ymd}.time_since_epoch().count();
-  return days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  const Instant t = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  if (t < kInstantMin || t > kInstantMax) {
+    return Invalid("is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z once in UTC");
+  }
+  return t;
 }
 
 std::string FormatInstant(Instant t) {
   // Outside years 0001..9999 RFC 3339 has no spelling; clamp rather than
   // print garbage (kForever is the only such value in practice).
-  constexpr Instant kMin = -62135596800;  // 0001-01-01T00:00:00Z
-  constexpr Instant kMax = 253402300799;  // 9999-12-31T23:59:59Z
-  t = std::clamp(t, kMin, kMax);
+  t = std::clamp(t, kInstantMin, kInstantMax);
 
   Instant days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
   Instant secs = t - days * 86400;
