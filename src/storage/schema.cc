@@ -1,6 +1,7 @@
 #include "storage/schema.h"
 
 #include <array>
+#include <cassert>
 #include <string>
 
 namespace bookd::storage {
@@ -9,7 +10,7 @@ namespace {
 // Append only: a released migration is never edited. Every table carries the
 // tenant, and every key and index starts with it, so that partitioning by
 // tenant never needs a rewrite.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE TABLE api_keys (
   id          TEXT PRIMARY KEY,
@@ -77,11 +78,32 @@ CREATE TABLE idempotency (
 );
 CREATE INDEX idempotency_by_created ON idempotency (created_at);
 )sql",
+
+    // 2: the tenants registry. A database made before it existed keeps every
+    // key and object where it was: the tenant "default" and every tenant that
+    // a key or an object already names are registered.
+    R"sql(
+CREATE TABLE tenants (
+  id         TEXT PRIMARY KEY,
+  name       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+INSERT INTO tenants (id, name, created_at)
+VALUES ('default', 'default', CAST(strftime('%s', 'now') AS INTEGER));
+
+INSERT OR IGNORE INTO tenants (id, name, created_at)
+SELECT tenant, tenant, CAST(strftime('%s', 'now') AS INTEGER)
+FROM (SELECT tenant FROM api_keys UNION SELECT tenant FROM resources
+      UNION SELECT tenant FROM bookings);
+)sql",
 };
 
 }  // namespace
 
 int SchemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+Status Migrate(Db& db) { return Migrate(db, SchemaVersion()); }
 
 Status ConfigureConnection(Db& db) {
   // FULL: the WAL is fsynced at every COMMIT, so a `done` that runs after
@@ -93,7 +115,8 @@ Status ConfigureConnection(Db& db) {
       "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;");
 }
 
-Status Migrate(Db& db) {
+Status Migrate(Db& db, int target_version) {
+  assert(target_version >= 1 && target_version <= SchemaVersion());
   auto mode = db.Prepare("PRAGMA journal_mode=WAL");
   if (!mode) return std::move(mode).error();
   if (mode->Step() != SQLITE_ROW || mode->Text(0) != "wal") {
@@ -108,20 +131,20 @@ Status Migrate(Db& db) {
     (void)db.Exec("ROLLBACK");
     return std::move(version).error();
   }
-  if (*version > SchemaVersion()) {
+  if (*version > target_version) {
     (void)db.Exec("ROLLBACK");
     return MakeError(Errc::kInternal,
                      "storage: the database was written by a newer bookd "
                      "(schema version " +
                          std::to_string(*version) + ")");
   }
-  for (int v = static_cast<int>(*version); v < SchemaVersion(); ++v) {
+  for (int v = static_cast<int>(*version); v < target_version; ++v) {
     if (auto s = db.Exec(kMigrations[static_cast<std::size_t>(v)]); !s) {
       (void)db.Exec("ROLLBACK");
       return s;
     }
   }
-  if (auto s = db.Exec("PRAGMA user_version=" + std::to_string(SchemaVersion()) + "; COMMIT"); !s) {
+  if (auto s = db.Exec("PRAGMA user_version=" + std::to_string(target_version) + "; COMMIT"); !s) {
     (void)db.Exec("ROLLBACK");
     return s;
   }

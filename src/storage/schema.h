@@ -16,6 +16,10 @@ int SchemaVersion();
 // Sets the connection pragmas (WAL, synchronous=FULL) and migrates.
 Status Migrate(Db& db);
 
+// Migrates to `target_version` only (1 to SchemaVersion()): for tests that
+// need a database as an older bookd left it.
+Status Migrate(Db& db, int target_version);
+
 // Pragmas every connection needs (the journal mode is the file's, set once).
 Status ConfigureConnection(Db& db);
 

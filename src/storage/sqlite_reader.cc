@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::int64_t kPageMax = 1000;
 constexpr std::size_t kKeysMax = 100000;
+constexpr std::size_t kTenantsMax = 100000;
 constexpr std::size_t kUsagesMax = 10000000;
 
 // Filters of ListBookings, as bits of the statement variant.
@@ -64,6 +65,7 @@ struct ReadConn::Statements {
   Stmt begin, end, ready;
   Stmt resource_get, resource_list, usages, booking_get, items_get;
   Stmt key_find, key_insert, key_list, key_revoke, key_exists;
+  Stmt tenant_insert, tenant_list;
 
   Status Prepare(Db& db) {
     const std::string resource_cols = kResourceColumns;
@@ -88,14 +90,18 @@ struct ReadConn::Statements {
         {&key_find,
          "SELECT id, tenant, role, created_at FROM api_keys "
          "WHERE secret_hash = ?1 AND revoked_at IS NULL"},
+        // One statement, so that a tenant cannot be missing between a check
+        // and the insert.
         {&key_insert,
          "INSERT INTO api_keys (id, tenant, role, secret_hash, created_at) "
-         "VALUES (?1, ?2, ?3, ?4, ?5)"},
+         "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM tenants WHERE id = ?2)"},
         {&key_list,
          "SELECT id, tenant, role, created_at, revoked_at IS NOT NULL FROM api_keys "
          "ORDER BY created_at, id"},
         {&key_revoke, "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL"},
         {&key_exists, "SELECT 1 FROM api_keys WHERE id = ?1"},
+        {&tenant_insert, "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)"},
+        {&tenant_list, "SELECT id, name, created_at FROM tenants ORDER BY id"},
     };
     for (const auto& [stmt, sql] : all) {
       auto s = db.Prepare(sql);
@@ -300,6 +306,11 @@ Result<ApiKey> ReadConn::CreateKey(const std::string& tenant, Role role,
     return MakeError(Errc::kConflict, "a key with this secret already exists");
   }
   if (rc != SQLITE_DONE) return SqlError(db_.get(), "create key");
+  if (sqlite3_changes(db_.get()) == 0) {
+    return MakeError(
+        Errc::kNotFound,
+        "no tenant '" + tenant + "': create it first with `bookd tenants create " + tenant + "`");
+  }
   return key;
 }
 
@@ -330,6 +341,34 @@ Status ReadConn::RevokeKey(const std::string& id) {
   if (rc == SQLITE_ROW) return Ok{};  // already revoked
   if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "no key with id '" + id + "'");
   return SqlError(db_.get(), "revoke key");
+}
+
+// ---- Tenants ----------------------------------------------------------------
+
+Result<Tenant> ReadConn::CreateTenant(const std::string& id, const std::string& name) {
+  auto tenant = NewTenant(id, name, clock_.Now());
+  if (!tenant) return tenant;
+  StmtUse s(st_->tenant_insert);
+  s->BindText(1, tenant->id);
+  s->BindText(2, tenant->name);
+  s->BindInt(3, tenant->created_at);
+  const int rc = s->Step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    return MakeError(Errc::kConflict, "a tenant with id '" + id + "' already exists");
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_.get(), "create tenant");
+  return tenant;
+}
+
+Result<std::vector<Tenant>> ReadConn::ListTenants() {
+  StmtUse s(st_->tenant_list);
+  std::vector<Tenant> tenants;
+  int rc;
+  while ((rc = s->Step()) == SQLITE_ROW && tenants.size() < kTenantsMax) {
+    tenants.push_back(Tenant{s->Text(0), s->Text(1), s->Int(2)});
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(db_.get(), "list tenants");
+  return tenants;
 }
 
 }  // namespace bookd::storage

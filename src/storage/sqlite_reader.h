@@ -1,7 +1,7 @@
 // A read connection of the SQLite store, used by one thread at a time (the
 // store keeps one per calling thread). Each read is one statement or one
 // deferred read transaction, so it sees one consistent snapshot that holds
-// every batch committed before it began. Key administration also runs here:
+// every batch committed before it began. Key and tenant administration also runs here:
 // it is rare and synchronous, and SQLite's write lock serializes it with the
 // writer.
 #pragma once
@@ -36,6 +36,9 @@ class ReadConn {
   Result<ApiKey> CreateKey(const std::string& tenant, Role role, const std::string& secret_hash);
   Result<std::vector<ApiKey>> ListKeys();
   Status RevokeKey(const std::string& id);
+
+  Result<Tenant> CreateTenant(const std::string& id, const std::string& name);
+  Result<std::vector<Tenant>> ListTenants();
 
   bool Ready();
 

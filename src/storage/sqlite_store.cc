@@ -167,6 +167,16 @@ class SqliteStore final : public Store {
     if (!conn) return std::move(conn).error();
     return (*conn)->RevokeKey(id);
   }
+  Result<Tenant> CreateTenant(const std::string& id, const std::string& name) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->CreateTenant(id, name);
+  }
+  Result<std::vector<Tenant>> ListTenants() override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->ListTenants();
+  }
   bool Ready() override {
     auto conn = Reader();
     return conn.ok() && (*conn)->Ready();

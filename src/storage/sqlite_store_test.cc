@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "storage/codec.h"
+#include "storage/schema.h"
 
 namespace bookd::storage {
 namespace {
@@ -210,7 +211,7 @@ TEST_F(SqliteStoreTest, MigrationsRunOnceAndConcurrentOpensAgree) {
   sqlite3_stmt* st = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  EXPECT_EQ(sqlite3_column_int(st, 0), SchemaVersion());
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);

@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -25,6 +26,28 @@ namespace bookd::storage {
 using domain::Booking;
 using domain::Instant;
 using domain::Resource;
+
+// ---- Tenants --------------------------------------------------------------
+
+// A tenant partitions everything: resources, bookings and idempotency keys
+// live inside one tenant, and an API key belongs to exactly one, so a key can
+// never name another tenant's objects (they are simply not found).
+struct Tenant {
+  std::string id;  // the resource id pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$
+  std::string name;
+  Instant created_at = 0;
+};
+
+// Every database has this tenant; a database made before tenants existed
+// migrates into it.
+inline constexpr const char* kDefaultTenant = "default";
+
+// True when `id` matches the tenant (and resource) id pattern.
+bool IsValidTenantId(std::string_view id);
+
+// The tenant CreateTenant(id, name) stores at `now`, or the kValidation error
+// it answers; shared by the backends so that they accept the same tenants.
+Result<Tenant> NewTenant(const std::string& id, const std::string& name, Instant now);
 
 // ---- API keys -------------------------------------------------------------
 
@@ -176,10 +199,18 @@ class Store {
 
   // Keys are looked up by the SHA-256 of the secret; the secret is never stored.
   virtual Result<ApiKey> FindKey(const std::string& secret_hash) = 0;
+  // kNotFound when `tenant` was never created; kConflict when the hash is taken.
   virtual Result<ApiKey> CreateKey(const std::string& tenant, Role role,
                                    const std::string& secret_hash) = 0;
   virtual Result<std::vector<ApiKey>> ListKeys() = 0;
   virtual Status RevokeKey(const std::string& id) = 0;
+
+  // kValidation for an id outside the pattern or a name outside 1 to 200
+  // bytes (an empty name becomes the id); kConflict when the id is taken.
+  // The defaults answer kInternal, for a backend that has no tenants yet.
+  virtual Result<Tenant> CreateTenant(const std::string& id, const std::string& name);
+  // Every tenant, ordered by id.
+  virtual Result<std::vector<Tenant>> ListTenants();
 
   // True when the database answers.
   virtual bool Ready() = 0;

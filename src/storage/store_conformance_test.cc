@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -15,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "storage/pg_conn.h"
+#include "storage/pg_store.h"
 #include "storage/sqlite_store.h"
 #include "storage/store.h"
 
@@ -46,6 +50,11 @@ struct StoreFactory {
   std::function<Result<std::unique_ptr<Store>>(const std::filesystem::path& dir,
                                                const std::string& name, const domain::Clock& clock)>
       open;
+  // Empty: always available. A backend that needs a server skips its tests
+  // when none is configured.
+  std::function<bool()> available;
+  // Removes what open() created for `dir` beyond the directory itself.
+  std::function<void(const std::filesystem::path& dir)> cleanup;
 };
 
 void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.backend; }
@@ -56,7 +65,58 @@ StoreFactory SqliteFactory() {
             SqliteOptions o;
             o.path = (dir / (name + ".db")).string();
             return OpenSqliteStore(o, clock);
-          }};
+          },
+          {},
+          {}};
+}
+
+// PostgreSQL runs when BOOKD_TEST_PG_URL names a server (any database the
+// user may create schemas in). Each database `name` of a test's `dir` is a
+// schema of its own, selected through search_path, and dropped afterwards.
+const char* PgTestUrl() {
+  const char* url = std::getenv("BOOKD_TEST_PG_URL");
+  return url != nullptr && *url != '\0' ? url : nullptr;
+}
+
+std::string PgSchemaPrefix(const std::filesystem::path& dir) {
+  std::string prefix = "bookd_t_";
+  for (char c : dir.filename().string()) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      prefix += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return prefix + "_";
+}
+
+StoreFactory PostgresFactory() {
+  StoreFactory f;
+  f.backend = "postgres";
+  f.available = [] { return PgTestUrl() != nullptr; };
+  f.open = [](const std::filesystem::path& dir, const std::string& name,
+              const domain::Clock& clock) -> Result<std::unique_ptr<Store>> {
+    const std::string url = PgTestUrl();
+    const std::string schema = PgSchemaPrefix(dir) + name;
+    auto admin = PgConn::Connect({url, 3, 30000});
+    if (!admin) return std::move(admin).error();
+    if (auto s = (*admin)->Exec("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\""); !s) {
+      return std::move(s).error();
+    }
+    PgOptions o;
+    o.url = url + (url.find('?') == std::string::npos ? "?" : "&") +
+            "options=-csearch_path%3D" + schema;
+    o.pool_size = 4;
+    return OpenPgStore(o, clock);
+  };
+  f.cleanup = [](const std::filesystem::path& dir) {
+    auto admin = PgConn::Connect({PgTestUrl(), 3, 30000});
+    if (!admin) return;
+    (void)(*admin)->Exec(
+        "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE "
+        "starts_with(nspname, '" +
+        PgSchemaPrefix(dir) +
+        "') LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END $$");
+  };
+  return f;
 }
 
 // ---- Helpers ----------------------------------------------------------------
@@ -140,6 +200,9 @@ std::int64_t UnitsInUse(Store& store, const std::string& resource, domain::Inter
 class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
+    if (GetParam().available && !GetParam().available()) {
+      GTEST_SKIP() << GetParam().backend << " is not configured (BOOKD_TEST_PG_URL)";
+    }
     char tmpl[] = "/tmp/bookd-store-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -150,6 +213,8 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
   void TearDown() override {
     if (store_) store_->Close();
     store_.reset();
+    if (dir_.empty()) return;  // skipped
+    if (GetParam().cleanup) GetParam().cleanup(dir_);
     std::filesystem::remove_all(dir_);
   }
 
@@ -795,8 +860,172 @@ TEST_P(StoreConformance, KeysAreFoundByHashUntilRevoked) {
   EXPECT_TRUE(store_->Ready());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(SqliteFactory()),
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(SqliteFactory(), PostgresFactory()),
                          [](const auto& info) { return info.param.backend; });
+
+// ---- Tenants ----------------------------------------------------------------
+// Goal: tenant B can neither see nor change anything of tenant A's through
+// any Store read or command, so that the API answers 404 and leaks nothing.
+// Method: A writes a resource, a held and a confirmed booking and an
+// idempotent booking; every read and command is then tried with tenant B on
+// A's ids, and A's objects are checked unchanged afterwards.
+
+Command IdempotentFor(const std::string& tenant, const std::string& key_id, Operation op,
+                      std::string key, std::string hash) {
+  Command cmd;
+  cmd.tenant = tenant;
+  cmd.op = std::move(op);
+  cmd.idempotency = Idempotency{key_id, std::move(key), std::move(hash)};
+  cmd.render = [](const WriteOutcome& out) {
+    const Booking* b = std::get_if<Booking>(&out.value);
+    return StoredResponse{201, b ? b->id : "?", "application/json", "", ""};
+  };
+  return cmd;
+}
+
+TEST_P(StoreConformance, TenantsSeeNothingOfEachOther) {
+  const std::string a = "tenant-a", b = "tenant-b";
+  ResourceOf(Exec(*store_, CreateResource{MakeResource("room", 2)}, a));
+  const Booking held =
+      BookingOf(Exec(*store_, MakeBooking({At("room", kT0, kT0 + kHour)}, 600, "alice"), a));
+  const Booking confirmed =
+      BookingOf(Exec(*store_, MakeBooking({At("room", kT0, kT0 + kHour)}, {}, "alice"), a));
+
+  // Reads: not found, empty.
+  EXPECT_EQ(store_->GetResource(b, "room").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->GetBooking(b, held.id).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->GetBooking(b, confirmed.id).error().code, Errc::kNotFound);
+  EXPECT_TRUE(store_->ListResources(b, "", 100)->data.empty());
+  EXPECT_TRUE(store_->ListBookings(b, BookingQuery{}, kT0)->data.empty());
+  EXPECT_TRUE(store_->ListBookings(b, Q([](BookingQuery& q) { q.resource_id = "room"; }), kT0)
+                  ->data.empty());
+  EXPECT_TRUE(
+      store_->ListBookings(b, Q([](BookingQuery& q) { q.customer = "alice"; }), kT0)->data.empty());
+  auto usages = store_->Usages(b, "room", {kT0 - kHour, kT0 + 2 * kHour}, kT0);
+  ASSERT_TRUE(usages.ok());
+  EXPECT_TRUE(usages->empty());
+
+  // Commands on A's ids: not found, never a precondition or transition error.
+  PatchResource rename{"room", 1, {}};
+  rename.patch.name = "taken over";
+  EXPECT_EQ(CodeOf(Exec(*store_, rename, b)), Errc::kNotFound);
+  EXPECT_EQ(CodeOf(Exec(*store_, DeleteResource{"room", std::nullopt}, b)), Errc::kNotFound);
+  PatchBooking move{held.id, 1, {}};
+  move.patch.customer = std::optional<std::string>("mallory");
+  EXPECT_EQ(CodeOf(Exec(*store_, move, b)), Errc::kNotFound);
+  for (Transition t : {Transition::kConfirm, Transition::kCancel}) {
+    EXPECT_EQ(CodeOf(Exec(*store_, TransitionBooking{held.id, t, std::nullopt}, b)),
+              Errc::kNotFound);
+    EXPECT_EQ(CodeOf(Exec(*store_, TransitionBooking{confirmed.id, t, 1}, b)), Errc::kNotFound);
+  }
+  // A's resource id is unknown to B: a booking naming it is invalid for B.
+  EXPECT_EQ(CodeOf(Exec(*store_, MakeBooking({At("room", kT0, kT0 + kHour)}), b)),
+            Errc::kValidation);
+
+  // A's objects are untouched.
+  EXPECT_EQ(store_->GetResource(a, "room")->version, 1);
+  EXPECT_EQ(store_->GetResource(a, "room")->name, "Room room");
+  auto held_now = store_->GetBooking(a, held.id);
+  ASSERT_TRUE(held_now.ok());
+  EXPECT_EQ(held_now->status, BookingStatus::kHeld);
+  EXPECT_EQ(held_now->version, 1);
+  EXPECT_EQ(held_now->customer, "alice");
+  EXPECT_EQ(store_->GetBooking(a, confirmed.id)->status, BookingStatus::kConfirmed);
+  EXPECT_EQ(store_->Usages(a, "room", {kT0, kT0 + kHour}, kT0)->size(), 2u);
+
+  // Ids are per tenant: B's own "room" is another resource with its own
+  // capacity, and filling it leaves A's full room and A's lists as they were.
+  const Resource theirs = ResourceOf(Exec(*store_, CreateResource{MakeResource("room", 1)}, b));
+  EXPECT_EQ(theirs.tenant, b);
+  const Booking b_booking =
+      BookingOf(Exec(*store_, MakeBooking({At("room", kT0, kT0 + kHour)}), b));
+  EXPECT_EQ(CodeOf(Exec(*store_, MakeBooking({At("room", kT0, kT0 + kHour)}), b)),
+            Errc::kUnavailable);
+  EXPECT_EQ(CodeOf(Exec(*store_, MakeBooking({At("room", kT0, kT0 + kHour)}), a)),
+            Errc::kUnavailable);
+  EXPECT_EQ(store_->GetBooking(a, b_booking.id).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->ListBookings(a, BookingQuery{}, kT0)->data.size(), 2u);
+  EXPECT_EQ(store_->ListBookings(b, BookingQuery{}, kT0)->data.size(), 1u);
+  EXPECT_EQ(store_->GetResource(a, "room")->capacity, 2);
+
+  // Cancelling B's booking frees B's unit, not A's.
+  BookingOf(Exec(*store_, TransitionBooking{b_booking.id, Transition::kCancel, std::nullopt}, b));
+  EXPECT_EQ(CodeOf(Exec(*store_, MakeBooking({At("room", kT0, kT0 + kHour)}), a)),
+            Errc::kUnavailable);
+  BookingOf(Exec(*store_, MakeBooking({At("room", kT0, kT0 + kHour)}), b));
+
+  // Deleting B's resource leaves A's.
+  ResourceOf(Exec(*store_, CreateResource{MakeResource("spare", 1)}, b));
+  EXPECT_EQ(CodeOf(Exec(*store_, DeleteResource{"spare", std::nullopt}, a)), Errc::kNotFound);
+  EXPECT_TRUE(store_->GetResource(b, "spare").ok());
+}
+
+TEST_P(StoreConformance, IdempotencyKeysOfTwoTenantsAreIndependent) {
+  AddResource("r", 5);
+  ResourceOf(Exec(*store_, CreateResource{MakeResource("r", 5)}, "tenant-b"));
+  const Operation op = MakeBooking({At("r", kT0, kT0 + kHour)});
+
+  const WriteOutcome first = SubmitAndWait(*store_, IdempotentFor(kTenant, "k_a", op, "k", "h"));
+  const Booking mine = BookingOf(first);
+  EXPECT_FALSE(first.replay.has_value());
+
+  // The same Idempotency-Key and body from tenant B's key runs as B's own
+  // request: a new booking in B, not A's answer.
+  const WriteOutcome other = SubmitAndWait(*store_, IdempotentFor("tenant-b", "k_b", op, "k", "h"));
+  EXPECT_FALSE(other.replay.has_value());
+  const Booking theirs = BookingOf(other);
+  EXPECT_NE(theirs.id, mine.id);
+  EXPECT_EQ(theirs.tenant, "tenant-b");
+  EXPECT_TRUE(store_->GetBooking("tenant-b", theirs.id).ok());
+  EXPECT_EQ(store_->GetBooking(kTenant, theirs.id).error().code, Errc::kNotFound);
+  EXPECT_EQ(UnitsInUse(*store_, "r", {kT0, kT0 + kHour}, kT0), 1);
+
+  // Each key still replays its own first answer.
+  const WriteOutcome again = SubmitAndWait(*store_, IdempotentFor(kTenant, "k_a", op, "k", "h"));
+  ASSERT_TRUE(again.replay.has_value());
+  EXPECT_EQ(again.replay->body, mine.id);
+  const WriteOutcome again_b =
+      SubmitAndWait(*store_, IdempotentFor("tenant-b", "k_b", op, "k", "h"));
+  ASSERT_TRUE(again_b.replay.has_value());
+  EXPECT_EQ(again_b.replay->body, theirs.id);
+}
+
+TEST_P(StoreConformance, TenantsAreRegisteredListedAndRequiredByKeys) {
+  auto initial = store_->ListTenants();
+  ASSERT_TRUE(initial.ok()) << initial.error().detail;
+  ASSERT_EQ(initial->size(), 1u);
+  EXPECT_EQ((*initial)[0].id, kDefaultTenant);
+
+  auto acme = store_->CreateTenant("acme", "Acme Inc.");
+  ASSERT_TRUE(acme.ok()) << acme.error().detail;
+  EXPECT_EQ(acme->id, "acme");
+  EXPECT_EQ(acme->name, "Acme Inc.");
+  EXPECT_EQ(acme->created_at, kT0);
+  EXPECT_EQ(store_->CreateTenant("acme", "again").error().code, Errc::kConflict);
+  EXPECT_EQ(store_->CreateTenant(kDefaultTenant, "").error().code, Errc::kConflict);
+  EXPECT_EQ(store_->CreateTenant("Beta.2_x-y", "")->name, "Beta.2_x-y");  // name defaults to id
+  for (const std::string& bad :
+       std::vector<std::string>{"", "-lead", "sp ace", "slash/x", std::string(65, 'a')}) {
+    EXPECT_EQ(store_->CreateTenant(bad, "x").error().code, Errc::kValidation) << bad;
+  }
+  EXPECT_EQ(store_->CreateTenant("longname", std::string(201, 'n')).error().code,
+            Errc::kValidation);
+
+  // A key needs a registered tenant, and a refused key leaves nothing behind.
+  EXPECT_EQ(store_->CreateKey("ghost", Role::kAdmin, "hash-ghost").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->FindKey("hash-ghost").error().code, Errc::kNotFound);
+  EXPECT_TRUE(store_->ListKeys()->empty());
+  auto key = store_->CreateKey("acme", Role::kBooking, "hash-acme");
+  ASSERT_TRUE(key.ok()) << key.error().detail;
+  EXPECT_EQ(store_->FindKey("hash-acme")->tenant, "acme");
+
+  Reopen();
+  auto tenants = store_->ListTenants();
+  ASSERT_TRUE(tenants.ok());
+  std::vector<std::string> ids;
+  for (const Tenant& t : *tenants) ids.push_back(t.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"Beta.2_x-y", "acme", "default"}));  // byte order
+}
 
 }  // namespace
 }  // namespace bookd::storage
