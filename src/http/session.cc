@@ -242,13 +242,27 @@ awaitable<Connection::Read> Connection::ReadRequest(Parser& parser) {
   const Limits& limits = state_->limits;
   phase_ = Phase::kIdle;
 
-  // Each turn parses buffered input or reads more; the parser's limits bound
-  // the bytes and the deadlines bound the time.
+  // Each turn parses buffered input or reads more; the parser's limits and
+  // `header_bytes` bound the bytes and the deadlines bound the time.
+  //
+  // The parser's header_limit counts only the input of one put(): a header
+  // that arrives over many reads passes it, as complete fields are consumed
+  // by each put. So the header bytes consumed so far, plus the incomplete
+  // line still buffered, are counted here across puts.
+  std::size_t header_bytes = 0;
   for (;;) {
     if (buffer_.size() > 0) {
       error_code ec;
+      const bool in_header = !parser.is_header_done();
       const std::size_t n = parser.put(buffer_.data(), ec);
       buffer_.consume(n);
+      if (in_header) {
+        header_bytes += n;
+        const std::size_t pending = parser.is_header_done() ? 0 : buffer_.size();
+        if (header_bytes + pending > limits.header_bytes_max) {
+          co_return Read::Refuse(431, bhttp::error::header_limit);
+        }
+      }
       if (ec == bhttp::error::header_limit) co_return Read::Refuse(431, ec);
       if (ec == bhttp::error::body_limit) co_return Read::Refuse(413, ec);
       if (ec && ec != bhttp::error::need_more) co_return Read::Refuse(400, ec);
