@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "storage/pg_store.h"
 #include "storage/sqlite_store.h"
 
 namespace bookd::cli {
@@ -10,7 +11,9 @@ Result<std::unique_ptr<storage::Store>> OpenStore(const std::string& db_url,
                                                   const domain::Clock& clock) {
   std::string_view url = db_url;
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return MakeError(Errc::kBadRequest, "the PostgreSQL backend is not built yet; use sqlite:PATH");
+    storage::PgOptions options;
+    options.url = db_url;
+    return storage::OpenPgStore(options, clock);
   }
   if (url.starts_with("sqlite:")) url.remove_prefix(7);
   if (url.empty()) return MakeError(Errc::kBadRequest, "--db names no database file");

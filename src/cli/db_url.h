@@ -1,6 +1,6 @@
-// Where the data lives: `sqlite:PATH`, a bare PATH (SQLite), or later
-// `postgres://...`. Parsed once at start so that a typo fails before any
-// socket is opened.
+// Where the data lives: `sqlite:PATH`, a bare PATH (SQLite), or
+// `postgres://...` / `postgresql://...` (PostgreSQL, libpq's URI syntax).
+// Parsed once at start so that a typo fails before any socket is opened.
 #pragma once
 
 #include <memory>

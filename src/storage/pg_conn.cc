@@ -111,6 +111,8 @@ Result<std::unique_ptr<PgConn>> PgConn::Connect(const PgConnOptions& options) {
     PQfinish(conn);
     return e;
   }
+  // Notices (e.g. "already exists, skipping") are not for our users' stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   if (PQsetnonblocking(conn, 1) != 0) {
     PQfinish(conn);
     return Overloaded("storage: cannot make the PostgreSQL connection non-blocking");
@@ -226,7 +228,7 @@ Result<std::vector<PgResult>> PgConn::Run(const std::vector<PgQuery>& queries,
   bool failed = false;
   for (const Sent& s : sent) {
     PGresult* r = NextResult(deadline, failed);
-    if (failed || r == nullptr) return Broken("did not answer in time");
+    if (failed || r == nullptr) return Broken("stopped answering");
     PgResult held(r);
     const ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE) {
@@ -249,7 +251,7 @@ Result<std::vector<PgResult>> PgConn::Run(const std::vector<PgQuery>& queries,
     // The end of this query's results.
     for (int extra = 0; extra < 16; ++extra) {
       PGresult* more = NextResult(deadline, failed);
-      if (failed) return Broken("did not answer in time");
+      if (failed) return Broken("stopped answering");
       if (more == nullptr) break;
       PQclear(more);
     }
@@ -257,7 +259,7 @@ Result<std::vector<PgResult>> PgConn::Run(const std::vector<PgQuery>& queries,
   // The sync point.
   for (int round = 0; round < 16; ++round) {
     PGresult* r = NextResult(deadline, failed);
-    if (failed) return Broken("did not answer in time");
+    if (failed) return Broken("stopped answering");
     if (r == nullptr) continue;
     const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
     PQclear(r);
@@ -294,7 +296,7 @@ Status PgConn::Exec(const std::string& sql, std::optional<int> timeout_ms) {
   bool failed = false;
   for (int round = 0; round < 10000; ++round) {
     PGresult* r = NextResult(deadline, failed);
-    if (failed) return Broken("did not answer in time");
+    if (failed) return Broken("stopped answering");
     if (r == nullptr) break;
     PgResult held(r);
     const ExecStatusType st = PQresultStatus(r);

@@ -139,7 +139,8 @@ class ConnPool {
       std::lock_guard lock(mu_);
       --open_;
       free_.notify_one();
-      return std::move(c).error();
+      // The server's address and libpq's reason are not for clients.
+      return Overloaded("storage: the database is unreachable; retry later");
     }
     return Lease(this, std::move(*c));
   }

@@ -1054,7 +1054,7 @@ Status PgWriter::TryBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>&
     conn_.reset();
     auto c =
         PgConn::Connect({options_.url, options_.connect_timeout_s, options_.statement_timeout_ms});
-    if (!c) return std::move(c).error();
+    if (!c) return Overloaded("storage: the database is unreachable; retry later");
     conn_ = std::move(*c);
   }
   const Instant now = clock_.Now();
