@@ -1,4 +1,5 @@
-// bookd's command line: `serve`, `keys create|list|revoke`, `migrate`.
+// bookd's command line: `serve`, `tenants create|list`, `keys create|list|revoke`,
+// `migrate`.
 // Options come from flags or BOOKD_* environment variables; numeric options
 // are clamped to sane bounds at start and the clamping is logged.
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include "cli/log.h"
 #include "cli/serve.h"
 #include "common/crypto.h"
+#include "storage/store.h"
 
 namespace bookd::cli {
 namespace {
@@ -33,6 +35,31 @@ int KeysCreate(const std::string& db, const std::string& role_name, const std::s
   (*store)->Close();
   if (!key) return Fail(key.error());
   std::cout << secret << std::endl;  // the only time the secret is ever shown
+  return 0;
+}
+
+int TenantsCreate(const std::string& db, const std::string& id, const std::string& name) {
+  domain::SystemClock clock;
+  auto store = OpenStore(db, clock);
+  if (!store) return Fail(store.error());
+  auto tenant = (*store)->CreateTenant(id, name);
+  (*store)->Close();
+  if (!tenant) return Fail(tenant.error());
+  std::cout << tenant->id << std::endl;
+  return 0;
+}
+
+int TenantsList(const std::string& db) {
+  domain::SystemClock clock;
+  auto store = OpenStore(db, clock);
+  if (!store) return Fail(store.error());
+  auto tenants = (*store)->ListTenants();
+  (*store)->Close();
+  if (!tenants) return Fail(tenants.error());
+  // The name goes last: it is the only field that may hold spaces.
+  for (const auto& t : *tenants) {
+    std::cout << t.id << ' ' << domain::FormatInstant(t.created_at) << ' ' << t.name << '\n';
+  }
   return 0;
 }
 
@@ -101,17 +128,36 @@ int main(int argc, char** argv) {
       ->envname("BOOKD_POOL_QUEUE");
   serve_cmd->add_option("--grace", serve.grace_s, "seconds in-flight requests get at shutdown")
       ->envname("BOOKD_GRACE");
+  serve_cmd
+      ->add_option("--connections-per-address", serve.connections_per_address,
+                   "open connections allowed from one client address (0: no cap)")
+      ->envname("BOOKD_CONNECTIONS_PER_ADDRESS");
+
+  auto* tenants_cmd = app.add_subcommand("tenants", "manage tenants");
+  tenants_cmd->require_subcommand(1);
+  std::string tenant_id;
+  std::string tenant_name;
+  auto* tenant_create_cmd = tenants_cmd->add_subcommand("create", "create a tenant; prints its id");
+  add_db(tenant_create_cmd);
+  tenant_create_cmd
+      ->add_option("id", tenant_id,
+                   "1 to 64 letters, digits, '.', '_' or '-'; first a letter or digit")
+      ->required();
+  tenant_create_cmd->add_option("--name", tenant_name, "display name (default: the id)");
+  auto* tenant_list_cmd = tenants_cmd->add_subcommand("list", "list tenants: id, created, name");
+  add_db(tenant_list_cmd);
 
   auto* keys_cmd = app.add_subcommand("keys", "manage API keys");
   keys_cmd->require_subcommand(1);
   std::string role;
-  std::string tenant = "default";
+  std::string tenant = bookd::storage::kDefaultTenant;
   auto* create_cmd = keys_cmd->add_subcommand("create", "create a key; prints only the key");
   add_db(create_cmd);
   create_cmd->add_option("--role", role, "admin or booking")
       ->required()
       ->check(CLI::IsMember({"admin", "booking"}));
-  create_cmd->add_option("--tenant", tenant, "tenant the key belongs to");
+  create_cmd->add_option("--tenant", tenant,
+                         "tenant the key belongs to (default: default); must exist");
   auto* list_cmd = keys_cmd->add_subcommand("list", "list keys (never their secrets)");
   add_db(list_cmd);
   std::string key_id;
@@ -125,6 +171,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*serve_cmd) return Serve(db, serve);
+  if (*tenant_create_cmd) return TenantsCreate(db, tenant_id, tenant_name);
+  if (*tenant_list_cmd) return TenantsList(db);
   if (*create_cmd) return KeysCreate(db, role, tenant);
   if (*list_cmd) return KeysList(db);
   if (*revoke_cmd) return KeysRevoke(db, key_id);
