@@ -290,6 +290,53 @@ class Load:
             conn.close()
 
 
+class FreshProbe:
+    """Threads that open a new connection for every GET /healthz, as fast as they can.
+
+    Cheap requests on new connections keep the accept path busy, so that a worker
+    dropping a connection it accepted while it begins to drain is seen."""
+
+    THREADS = 8
+
+    def __init__(self, port):
+        self.port = port
+        self.answered = 0
+        self.failures = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True)
+                         for _ in range(self.THREADS)]
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(SOCKET_TIMEOUT_S + 10)
+
+    def _run(self):
+        data = f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+        while not self._stop.is_set():
+            try:
+                conn = RawConn(self.port)
+            except OSError as exc:
+                self.failures.append(f"connect: {exc!r}")
+                continue
+            try:
+                conn.send(data)
+                answer = conn.read_answer()
+                if answer.status == 200:
+                    self.answered += 1
+                else:
+                    self.failures.append(repr(answer))
+            except Broken as broken:
+                self.failures.append(f"a new connection broke without an answer: {broken.how}")
+            finally:
+                conn.close()
+
+
 # ---- the cluster under test ---------------------------------------------------
 
 
@@ -477,6 +524,7 @@ def test_sighup_rolls_every_worker_without_refusing_or_losing_requests(cluster_f
 
     load = Load(srv.port, srv.booking_key, resources, day=1, keep_alive="half",
                 retry_broken=True).start()
+    probe = FreshProbe(srv.port).start()
     rollovers = 0
     deadline = time.monotonic() + LOAD_S
     time.sleep(0.3)
@@ -488,7 +536,11 @@ def test_sighup_rolls_every_worker_without_refusing_or_losing_requests(cluster_f
                  "event=rollover_finished")
         time.sleep(0.2)
     time.sleep(max(0.0, deadline - time.monotonic()))
+    probe.stop()
     load.stop()
+    assert not probe.failures, \
+        f"{len(probe.failures)} of {probe.answered + len(probe.failures)} new connections " \
+        f"failed, e.g. {probe.failures[:3]}"
 
     def allowed(rec):
         # A request that broke on a fresh connection was sent and lost. On a kept-alive
