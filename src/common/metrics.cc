@@ -137,6 +137,10 @@ struct Registry {
   std::atomic<std::uint64_t> bookings_created{0};
   std::atomic<std::uint64_t> bookings_conflicted{0};
   std::atomic<std::int64_t> open_connections{0};
+  std::atomic<std::uint64_t> refused_per_address{0};
+  std::atomic<std::uint64_t> refused_total{0};
+  std::atomic<std::int64_t> connection_addresses{0};
+  std::atomic<std::uint64_t> rate_limited{0};
   std::mutex collectors_mu;
   std::vector<Collector> collectors;
 };
@@ -270,6 +274,17 @@ void AddOpenConnections(std::int64_t delta) {
   R().open_connections.fetch_add(delta, std::memory_order_relaxed);
 }
 
+void AddConnectionRefused(Refusal reason) {
+  auto& counter = reason == Refusal::kPerAddress ? R().refused_per_address : R().refused_total;
+  counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+void SetConnectionAddresses(std::int64_t n) {
+  R().connection_addresses.store(n, std::memory_order_relaxed);
+}
+
+void AddRateLimited() { R().rate_limited.fetch_add(1, std::memory_order_relaxed); }
+
 void AddCollector(Collector c) {
   std::lock_guard lock(R().collectors_mu);
   R().collectors.push_back(std::move(c));
@@ -287,6 +302,19 @@ std::string Render() {
                static_cast<std::int64_t>(R().bookings_conflicted.load(std::memory_order_relaxed)));
   RenderScalar(out, "bookd_open_connections", "gauge", "Open HTTP connections.",
                R().open_connections.load(std::memory_order_relaxed));
+  AppendHeader(out, "bookd_connections_refused_total", "counter",
+               "Connections closed at accept: over the per-address or the total cap.");
+  out.append("bookd_connections_refused_total{reason=\"per_address\"} ");
+  AppendNumber(out, R().refused_per_address.load(std::memory_order_relaxed));
+  out.append("\nbookd_connections_refused_total{reason=\"total\"} ");
+  AppendNumber(out, R().refused_total.load(std::memory_order_relaxed));
+  out.append("\n");
+  RenderScalar(out, "bookd_connection_addresses", "gauge",
+               "Client addresses with at least one open connection.",
+               R().connection_addresses.load(std::memory_order_relaxed));
+  RenderScalar(out, "bookd_rate_limited_total", "counter",
+               "Requests refused with 429 by the per-key rate limit.",
+               static_cast<std::int64_t>(R().rate_limited.load(std::memory_order_relaxed)));
 
   // Copied so that a slow collector does not block AddCollector.
   std::vector<Collector> collectors;

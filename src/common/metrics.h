@@ -19,6 +19,15 @@ void SetOpenConnections(std::int64_t n);
 std::int64_t OpenConnections();
 void AddOpenConnections(std::int64_t delta);
 
+// Connections closed at accept, unread: over the per-address cap or over the
+// process's total cap.
+enum class Refusal { kPerAddress, kTotal };
+void AddConnectionRefused(Refusal reason);
+// Client addresses with at least one open connection.
+void SetConnectionAddresses(std::int64_t n);
+// Requests answered 429 by the per-key rate limit.
+void AddRateLimited();
+
 // Extra gauges and histograms from other layers (store batches, pool depth,
 // worker restarts) are appended by a collector called at scrape time.
 using Collector = std::function<void(std::string& out)>;

@@ -91,5 +91,22 @@ TEST(MetricsTest, ConcurrentRecordingLosesNothing) {
   }
 }
 
+TEST(MetricsTest, RefusalsAddressesAndRateLimits) {
+  AddConnectionRefused(Refusal::kPerAddress);
+  AddConnectionRefused(Refusal::kPerAddress);
+  AddConnectionRefused(Refusal::kTotal);
+  SetConnectionAddresses(4);
+  AddRateLimited();
+  const std::string text = Render();
+
+  EXPECT_TRUE(Contains(text, "# TYPE bookd_connections_refused_total counter\n"));
+  EXPECT_TRUE(Contains(text, "bookd_connections_refused_total{reason=\"per_address\"} 2\n"));
+  EXPECT_TRUE(Contains(text, "bookd_connections_refused_total{reason=\"total\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "# TYPE bookd_connection_addresses gauge\n"));
+  EXPECT_TRUE(Contains(text, "bookd_connection_addresses 4\n"));
+  EXPECT_TRUE(Contains(text, "# TYPE bookd_rate_limited_total counter\n"));
+  EXPECT_TRUE(Contains(text, "bookd_rate_limited_total 1\n"));
+}
+
 }  // namespace
 }  // namespace bookd::metrics

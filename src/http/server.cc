@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/metrics.h"
 #include "http/session.h"
 
 namespace bookd::http {
@@ -77,10 +78,23 @@ awaitable<void> AcceptLoop(std::shared_ptr<ServerState> state, asio::io_context&
                    state->limits.connections_max);
     }
     if (full) {
+      metrics::AddConnectionRefused(metrics::Refusal::kTotal);
       socket.close(ec);
       continue;
     }
-    detail::StartConnection(state, std::move(socket));
+
+    const tcp::endpoint peer = socket.remote_endpoint(ec);
+    if (ec) {  // the client is already gone
+      socket.close(ec);
+      continue;
+    }
+    const AddressTable::Key address = AddressTable::KeyOf(peer.address());
+    if (!state->addresses.Admit(address)) {
+      metrics::AddConnectionRefused(metrics::Refusal::kPerAddress);
+      socket.close(ec);
+      continue;
+    }
+    detail::StartConnection(state, std::move(socket), address);
   }
 }
 

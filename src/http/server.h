@@ -17,9 +17,11 @@
 //     within header_timeout_s of accept): closed silently;
 //   - malformed HTTP, including Content-Length with Transfer-Encoding: 400,
 //     then close;
-//   - over Limits::connections_max open connections: a new connection is
-//     accepted and closed at once, unread (cheapest under overload; clients
-//     see a reset and may retry);
+//   - over Limits::connections_max open connections, or over
+//     Limits::connections_per_address_max from the client's address: a new
+//     connection is accepted and closed at once, unread (cheapest under
+//     overload; clients see a reset and may retry), and counted in
+//     bookd_connections_refused_total{reason="total"|"per_address"};
 //   - every response carries X-Request-Id, Content-Length and the version of
 //     the request; keep-alive follows the request unless the Handler sets
 //     `Connection: close` or the server is draining.
@@ -45,6 +47,8 @@
 namespace bookd::http {
 
 // Clamped at construction to at least 1 s, 1 KiB of headers, 1 connection.
+// connections_per_address_max == 0 means no per-address cap (behind a proxy
+// every client has the proxy's address).
 struct Limits {
   std::size_t body_bytes_max = 1 << 20;
   std::size_t header_bytes_max = 16 << 10;
@@ -52,6 +56,7 @@ struct Limits {
   int body_timeout_s = 30;
   int idle_timeout_s = 60;
   std::size_t connections_max = 10000;
+  std::size_t connections_per_address_max = 1024;
 };
 
 namespace detail {

@@ -100,7 +100,13 @@ class ThrowingHandler : public EchoHandler {
 
 class Client {
  public:
-  explicit Client(std::uint16_t port) : socket_(ioc_) {
+  // `source` picks the client's address (any of 127.0.0.0/8 reaches the
+  // server), for the per-address cap.
+  explicit Client(std::uint16_t port, const char* source = nullptr) : socket_(ioc_) {
+    if (source != nullptr) {
+      socket_.open(tcp::v4());
+      socket_.bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    }
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     timeval tv{};
     tv.tv_sec = 5;
@@ -495,6 +501,40 @@ TEST_F(ServerTest, ConnectionsOverTheCapAreClosed) {
   auto res = first.Read();
   ASSERT_TRUE(res.has_value());
   EXPECT_EQ(res->body(), "GET /again");
+}
+
+TEST_F(ServerTest, ConnectionsOverThePerAddressCapAreClosed) {
+  EchoHandler handler;
+  Limits limits;
+  limits.connections_per_address_max = 2;
+  StartServer(handler, limits);
+  Client first(port_, "127.0.0.1");
+  Client second(port_, "127.0.0.1");
+  for (Client* c : {&first, &second}) {
+    c->Send(Get("/"));
+    ASSERT_TRUE(c->Read().has_value());
+  }
+
+  Client third(port_, "127.0.0.1");
+  EXPECT_TRUE(third.WaitClosed());
+  EXPECT_TRUE(third.pending().empty());
+
+  Client other(port_, "127.0.0.2");
+  other.Send(Get("/other"));
+  auto res = other.Read();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->body(), "GET /other");
+
+  // A closed connection frees its address's slot.
+  first.Send(Get("/", "Connection: close\r\n"));
+  ASSERT_TRUE(first.Read().has_value());
+  ASSERT_TRUE(first.WaitClosed());
+  ASSERT_TRUE(Eventually([&] { return server_->open_connections() == 2; }));
+  Client fourth(port_, "127.0.0.1");
+  fourth.Send(Get("/fourth"));
+  res = fourth.Read();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->body(), "GET /fourth");
 }
 
 TEST_F(ServerTest, DrainClosesIdleConnectionsAndFinishesInFlightOnes) {

@@ -73,7 +73,8 @@ std::string RequestIdOf(const Request& req) {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<ServerState> state, tcp::socket socket);
+  Connection(std::shared_ptr<ServerState> state, tcp::socket socket,
+             const AddressTable::Key& address);
   ~Connection();
 
   const asio::any_io_executor& executor() const { return executor_; }
@@ -114,6 +115,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   const std::shared_ptr<ServerState> state_;
   const asio::any_io_executor executor_;  // a strand; immutable, so Respond may read it
+  const AddressTable::Key address_;
   tcp::socket socket_;
   asio::steady_timer watchdog_;
   asio::steady_timer response_ready_;
@@ -132,9 +134,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<Response> response_;
 };
 
-Connection::Connection(std::shared_ptr<ServerState> state, tcp::socket socket)
+Connection::Connection(std::shared_ptr<ServerState> state, tcp::socket socket,
+                       const AddressTable::Key& address)
     : state_(std::move(state)),
       executor_(socket.get_executor()),
+      address_(address),
       socket_(std::move(socket)),
       watchdog_(executor_),
       response_ready_(executor_, Clock::time_point::max()),
@@ -152,6 +156,7 @@ Connection::~Connection() {
 void Connection::ReleaseSlot() {
   if (slot_released_) return;
   slot_released_ = true;
+  state_->addresses.Release(address_);
   state_->open_connections.fetch_sub(1, std::memory_order_relaxed);
   metrics::AddOpenConnections(-1);
 }
@@ -418,10 +423,11 @@ void Connection::OnResponse(std::uint64_t request_seq, Response res) {
   response_ready_.cancel();
 }
 
-void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket socket) {
+void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket socket,
+                     const AddressTable::Key& address) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);  // responses go out as one write each
-  auto c = std::make_shared<Connection>(state, std::move(socket));
+  auto c = std::make_shared<Connection>(state, std::move(socket), address);
   {
     std::lock_guard lock(state->mu);
     state->connections.emplace(c.get(), c);

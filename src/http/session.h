@@ -25,6 +25,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "http/address_table.h"
 #include "http/handler.h"
 #include "http/server.h"
 
@@ -46,7 +47,10 @@ void LogException(std::exception_ptr e, const char* event);
 
 struct ServerState {
   ServerState(boost::asio::io_context& ioc, Handler& h, Limits l)
-      : handler(h), limits(l), acceptor(boost::asio::make_strand(ioc)) {}
+      : handler(h),
+        limits(l),
+        acceptor(boost::asio::make_strand(ioc)),
+        addresses(l.connections_per_address_max) {}
 
   Handler& handler;
   const Limits limits;
@@ -54,15 +58,19 @@ struct ServerState {
   std::atomic<std::size_t> open_connections{0};
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> draining{false};
+  // Admit before StartConnection; the Connection releases its address.
+  AddressTable addresses;
 
   std::mutex mu;
   // Every live connection, for Drain. Entries are erased by ~Connection.
   std::unordered_map<const Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
 };
 
-// Takes an accepted socket (its executor must be a strand) and serves it
-// until it closes.
-void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket socket);
+// Takes an accepted socket (its executor must be a strand) whose client
+// address `address` was admitted to state->addresses, and serves it until it
+// closes.
+void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket socket,
+                     const AddressTable::Key& address);
 
 // Called from any thread; each posts onto the connection's strand.
 void BeginDrain(const std::shared_ptr<Connection>& c);
