@@ -128,6 +128,10 @@ int main(int argc, char** argv) {
       ->envname("BOOKD_POOL_QUEUE");
   serve_cmd->add_option("--grace", serve.grace_s, "seconds in-flight requests get at shutdown")
       ->envname("BOOKD_GRACE");
+  serve_cmd
+      ->add_option("--connections-per-address", serve.connections_per_address,
+                   "open connections allowed from one client address (0: no cap)")
+      ->envname("BOOKD_CONNECTIONS_PER_ADDRESS");
 
   auto* tenants_cmd = app.add_subcommand("tenants", "manage tenants");
   tenants_cmd->require_subcommand(1);
