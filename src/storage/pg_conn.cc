@@ -112,7 +112,8 @@ Result<std::unique_ptr<PgConn>> PgConn::Connect(const PgConnOptions& options) {
     return e;
   }
   // Notices (e.g. "already exists, skipping") are not for our users' stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   if (PQsetnonblocking(conn, 1) != 0) {
     PQfinish(conn);
     return Overloaded("storage: cannot make the PostgreSQL connection non-blocking");

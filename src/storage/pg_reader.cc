@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::int64_t kPageMax = 1000;
 constexpr std::int64_t kKeysMax = 100000;
+constexpr std::int64_t kTenantsMax = 100000;
 constexpr std::int64_t kUsagesMax = 10000000;
 
 const std::string kResourceCols = kPgResourceColumns;
@@ -30,15 +31,23 @@ const PgSql kUsages{
     "SELECT i.start_at, i.end_at, i.quantity, b.status, b.expires_at "
     "FROM booking_items i JOIN bookings b ON b.seq = i.booking_seq "
     "WHERE i.tenant = $1 AND i.resource_id = $2 AND i.end_at > $3 AND i.start_at < $4 "
+    "AND i.start_at >= $3 - coalesce((SELECT r.max_item_s FROM resources r "
+    "WHERE r.tenant = $1 AND r.id = $2), 9223372036854775807 - $3) "
     "AND (b.status = 'confirmed' OR (b.status = 'held' AND b.expires_at > $5)) LIMIT $6"};
 const PgSql kBookingGet{"r_booking_get", "SELECT " + kBookingCols +
                                              " FROM bookings b WHERE b.tenant = $1 AND b.id = $2"};
 const PgSql kKeyFind{"r_key_find",
                      "SELECT id, tenant, role, created_at FROM api_keys "
                      "WHERE secret_hash = $1 AND revoked_at IS NULL"};
+// One statement, so that a tenant cannot vanish between a check and the insert.
 const PgSql kKeyInsert{"r_key_insert",
                        "INSERT INTO api_keys (id, tenant, role, secret_hash, created_at) "
-                       "VALUES ($1, $2, $3, $4, $5)"};
+                       "SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM tenants "
+                       "WHERE id = $2)"};
+const PgSql kTenantInsert{"r_tenant_insert",
+                          "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)"};
+const PgSql kTenantList{"r_tenant_list",
+                        "SELECT id, name, created_at FROM tenants ORDER BY id LIMIT $1"};
 const PgSql kKeyList{"r_key_list",
                      "SELECT id, tenant, role, created_at, revoked_at IS NOT NULL FROM api_keys "
                      "ORDER BY created_at, id LIMIT $1"};
@@ -207,6 +216,11 @@ Result<ApiKey> CreateKey(PgConn& c, const std::string& tenant, Role role,
     }
     return std::move(r).error();
   }
+  if (r->Affected() == 0) {
+    return MakeError(
+        Errc::kNotFound,
+        "no tenant '" + tenant + "': create it first with `bookd tenants create " + tenant + "`");
+  }
   return key;
 }
 
@@ -227,6 +241,29 @@ Status RevokeKey(PgConn& c, const std::string& id, domain::Instant now) {
   if (!r) return std::move(r).error();
   if (r->Affected() == 0) return MakeError(Errc::kNotFound, "no key with id '" + id + "'");
   return Ok{};
+}
+
+Result<Tenant> CreateTenant(PgConn& c, const std::string& id, const std::string& name,
+                            domain::Instant now) {
+  auto tenant = NewTenant(id, name, now);
+  if (!tenant) return tenant;
+  auto r = c.Query(kTenantInsert, {tenant->id, tenant->name, std::to_string(tenant->created_at)});
+  if (!r) {
+    if (c.last_sqlstate() == kSqlstateUniqueViolation) {
+      return MakeError(Errc::kConflict, "a tenant with id '" + id + "' already exists");
+    }
+    return std::move(r).error();
+  }
+  return tenant;
+}
+
+Result<std::vector<Tenant>> ListTenants(PgConn& c) {
+  auto r = c.Query(kTenantList, {std::to_string(kTenantsMax)});
+  if (!r) return std::move(r).error();
+  std::vector<Tenant> tenants;
+  for (int i = 0; i < r->rows(); ++i)
+    tenants.push_back(Tenant{r->Text(i, 0), r->Text(i, 1), r->Int(i, 2)});
+  return tenants;
 }
 
 bool Ready(PgConn& c, int timeout_ms) {

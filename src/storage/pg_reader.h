@@ -30,6 +30,10 @@ Result<ApiKey> CreateKey(PgConn& c, const std::string& tenant, Role role,
 Result<std::vector<ApiKey>> ListKeys(PgConn& c);
 Status RevokeKey(PgConn& c, const std::string& id, domain::Instant now);
 
+Result<Tenant> CreateTenant(PgConn& c, const std::string& id, const std::string& name,
+                            domain::Instant now);
+Result<std::vector<Tenant>> ListTenants(PgConn& c);
+
 bool Ready(PgConn& c, int timeout_ms);
 
 }  // namespace bookd::storage::pg_read

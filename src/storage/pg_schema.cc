@@ -13,7 +13,7 @@ constexpr std::int64_t kMigrationLockKey = 0x626f6f6b64;  // "bookd"
 // Append only: a released migration is never edited. Ids and tenants use the
 // "C" collation so that listing by id is byte order and the lock order of
 // resource rows is the same on every host. Instants are Unix seconds.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE TABLE api_keys (
   id          TEXT COLLATE "C" PRIMARY KEY,
@@ -36,6 +36,9 @@ CREATE TABLE resources (
   version       BIGINT NOT NULL,
   created_at    BIGINT NOT NULL,
   updated_at    BIGINT NOT NULL,
+  -- The longest item ever booked on it (never lowered): usages overlapping
+  -- [s, e) start in [s - max_item_s, e), a narrow index range.
+  max_item_s    BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (tenant, id)
 );
 
@@ -67,8 +70,8 @@ CREATE TABLE booking_items (
   quantity    BIGINT NOT NULL CHECK (quantity >= 1),
   PRIMARY KEY (booking_seq, idx)
 );
-CREATE INDEX booking_items_by_resource_end
-  ON booking_items (tenant, resource_id, end_at) INCLUDE (start_at, quantity, booking_seq);
+CREATE INDEX booking_items_by_resource_start
+  ON booking_items (tenant, resource_id, start_at) INCLUDE (end_at, quantity, booking_seq);
 
 CREATE TABLE idempotency (
   tenant       TEXT COLLATE "C" NOT NULL,
@@ -84,6 +87,21 @@ CREATE TABLE idempotency (
   PRIMARY KEY (key_id, key)
 );
 CREATE INDEX idempotency_by_created ON idempotency (created_at);
+)sql",
+
+    // 2: the tenants registry, as in the SQLite schema: "default" and every
+    // tenant that a key or an object already names are registered.
+    R"sql(
+CREATE TABLE tenants (
+  id         TEXT COLLATE "C" PRIMARY KEY,
+  name       TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+
+INSERT INTO tenants (id, name, created_at)
+SELECT t, t, extract(epoch FROM now())::bigint
+FROM (SELECT 'default' AS t UNION SELECT tenant FROM api_keys UNION SELECT tenant FROM resources
+      UNION SELECT tenant FROM bookings) AS known;
 )sql",
 };
 

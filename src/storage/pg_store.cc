@@ -220,6 +220,12 @@ class PgStore final : public Store {
   Status RevokeKey(const std::string& id) override {
     return WithConn([&](PgConn& c) { return pg_read::RevokeKey(c, id, clock_.Now()); });
   }
+  Result<Tenant> CreateTenant(const std::string& id, const std::string& name) override {
+    return WithConn([&](PgConn& c) { return pg_read::CreateTenant(c, id, name, clock_.Now()); });
+  }
+  Result<std::vector<Tenant>> ListTenants() override {
+    return WithConn([&](PgConn& c) { return pg_read::ListTenants(c); });
+  }
   bool Ready() override {
     auto lease = pool_.Acquire();
     return lease.ok() && pg_read::Ready(**lease, kReadyTimeoutMs);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -74,7 +75,7 @@ const PgSql kIdemSweep{
 const PgSql kLockResources{
     "w_lock_resources",
     "SELECT r.tenant, " + kResourceCols +
-        " FROM resources r JOIN unnest($1::text[], $2::text[]) AS u(t, id) "
+        ", r.max_item_s FROM resources r JOIN unnest($1::text[], $2::text[]) AS u(t, id) "
         "ON r.tenant = u.t AND r.id = u.id ORDER BY r.tenant, r.id FOR UPDATE OF r"};
 // Locking and reading are two statements: the read, a statement of its own,
 // sees what was committed while we waited for the locks (items included).
@@ -94,8 +95,10 @@ const PgSql kUsages{
     "w_usages",
     "SELECT u.t, u.id, b.id, i.start_at, i.end_at, i.quantity, b.status, b.expires_at "
     "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(t, id, s, e) "
-    "JOIN booking_items i ON i.tenant = u.t AND i.resource_id = u.id AND i.end_at > u.s "
-    "AND i.start_at < u.e JOIN bookings b ON b.seq = i.booking_seq "
+    "JOIN resources r ON r.tenant = u.t AND r.id = u.id "
+    "JOIN booking_items i ON i.tenant = u.t AND i.resource_id = u.id "
+    "AND i.start_at >= u.s - r.max_item_s AND i.start_at < u.e AND i.end_at > u.s "
+    "JOIN bookings b ON b.seq = i.booking_seq "
     "WHERE b.status = 'confirmed' OR (b.status = 'held' AND b.expires_at > $5)"};
 
 const PgSql kInsertBookings{
@@ -115,14 +118,20 @@ const PgSql kUpdateBookings{
     "expires_at = u.exp, version = u.version, updated_at = u.updated "
     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], "
     "$7::bigint[]) AS u(seq, status, customer, meta, exp, version, updated) WHERE b.seq = u.seq"};
+const PgSql kRaiseMaxItem{"w_raise_max_item",
+                          "UPDATE resources r SET max_item_s = greatest(r.max_item_s, u.m) "
+                          "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(t, id, m) "
+                          "WHERE r.tenant = u.t AND r.id = u.id"};
 const PgSql kDeleteItems{"w_delete_items",
                          "DELETE FROM booking_items WHERE booking_seq = ANY($1::bigint[])"};
 
 const PgSql kResourceInsert{
     "w_resource_insert",
     "INSERT INTO resources (tenant, id, name, capacity, timezone, hours_json, closures_json, "
-    "metadata_json, version, created_at, updated_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant, id) DO NOTHING"};
+    "metadata_json, version, created_at, updated_at, max_item_s) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, (SELECT coalesce(max(end_at - "
+    "start_at), 0) FROM booking_items WHERE tenant = $1 AND resource_id = $2)) "
+    "ON CONFLICT (tenant, id) DO NOTHING"};
 const PgSql kResourceUpdate{
     "w_resource_update",
     "UPDATE resources SET name = $3, capacity = $4, timezone = $5, hours_json = $6, "
@@ -178,6 +187,7 @@ struct Res {
   Resource r;
   domain::Ledger ledger;
   Interval loaded{0, 0};  // empty: nothing loaded yet
+  std::int64_t max_item_s = 0;
 };
 
 // A booking locked by this transaction, in its current (maybe changed) state.
@@ -225,6 +235,10 @@ class PgWriter::Batch {
                 std::vector<PgQuery> prefix = {}, std::vector<PgResult>* prefix_results = nullptr);
   Status NeedItems(const std::string& tenant, const std::vector<domain::Item>& items);
   void AppendPending(std::vector<PgQuery>& queries);
+  void ClearPending();
+  // Raises the resource's max_item_s in memory and, at the next write, in
+  // the database, so that usage loads keep finding the item.
+  void NoteItemLengths(const std::string& tenant, const std::vector<domain::Item>& items);
   Status FlushPending();
 
   WriteOutcome Execute(const Command& cmd);
@@ -262,6 +276,8 @@ class PgWriter::Batch {
   // Decided but not yet written.
   std::vector<Booking> new_bookings_;
   std::vector<std::string> dirty_;  // keys of bookings_, in first-change order
+  // Resources whose max_item_s grew: tenant, id, new value.
+  std::vector<std::tuple<std::string, std::string, std::int64_t>> raised_;
   // Idempotency rows to complete or to give back.
   std::vector<std::pair<const Idempotency*, StoredResponse>> idem_store_;
   std::vector<const Idempotency*> idem_drop_;
@@ -556,8 +572,7 @@ Status PgWriter::Batch::Ensure(const std::vector<Need>& needs,
 
   auto r = conn_.Run(queries);
   if (!r) return std::move(r).error();
-  new_bookings_.clear();
-  dirty_.clear();
+  ClearPending();
   if (prefix_results != nullptr) {
     prefix_results->assign(std::make_move_iterator(r->begin()),
                            std::make_move_iterator(r->begin() + static_cast<long>(prefix_size)));
@@ -572,6 +587,7 @@ Status PgWriter::Batch::Ensure(const std::vector<Need>& needs,
       Res& slot = res_[Key(res->tenant, res->id)];
       slot.exists = true;
       slot.r = std::move(*res);
+      slot.max_item_s = rows.Int(i, 1 + kPgResourceColumnCount);
     }
   }
   if (!lock_bookings.empty()) {
@@ -631,7 +647,33 @@ Status PgWriter::Batch::NeedItems(const std::string& tenant,
   return Fail(MakeError(Errc::kInternal, "storage: could not lock the booking's resources"));
 }
 
+void PgWriter::Batch::NoteItemLengths(const std::string& tenant,
+                                      const std::vector<domain::Item>& items) {
+  for (const domain::Item& it : items) {
+    Res* r = FindRes(tenant, it.resource_id);
+    if (r == nullptr || it.end - it.start <= r->max_item_s) continue;
+    r->max_item_s = it.end - it.start;
+    raised_.emplace_back(tenant, it.resource_id, r->max_item_s);
+  }
+}
+
+void PgWriter::Batch::ClearPending() {
+  new_bookings_.clear();
+  dirty_.clear();
+  raised_.clear();
+}
+
 void PgWriter::Batch::AppendPending(std::vector<PgQuery>& queries) {
+  if (!raised_.empty()) {
+    std::vector<std::string_view> ts, ids;
+    std::vector<std::int64_t> lens;
+    for (const auto& [t, id, len] : raised_) {
+      ts.push_back(t);
+      ids.push_back(id);
+      lens.push_back(len);
+    }
+    queries.push_back({&kRaiseMaxItem, {PgTextArray(ts), PgTextArray(ids), PgIntArray(lens)}});
+  }
   if (new_bookings_.empty() && dirty_.empty()) return;
   // Items of new bookings and the replaced items of changed ones.
   std::vector<std::int64_t> i_seq, i_idx, i_start, i_end, i_qty;
@@ -713,13 +755,12 @@ void PgWriter::Batch::AppendPending(std::vector<PgQuery>& queries) {
 }
 
 Status PgWriter::Batch::FlushPending() {
-  if (new_bookings_.empty() && dirty_.empty()) return Ok{};
+  if (new_bookings_.empty() && dirty_.empty() && raised_.empty()) return Ok{};
   std::vector<PgQuery> queries;
   AppendPending(queries);
   auto r = conn_.Run(queries);
   if (!r) return Fail(std::move(r).error());
-  new_bookings_.clear();
-  dirty_.clear();
+  ClearPending();
   return Ok{};
 }
 
@@ -911,8 +952,10 @@ Result<Booking> PgWriter::Batch::CreateBookingOp(const std::string& tenant, cons
   b.version = 1;
   b.created_at = now;
   b.updated_at = now;
-  for (const domain::Item& it : b.items)
+  for (const domain::Item& it : b.items) {
     res_[Key(tenant, it.resource_id)].ledger.Add(b.id, UsageOf(b, it));
+  }
+  NoteItemLengths(tenant, b.items);
   new_bookings_.push_back(b);
   return b;
 }
@@ -965,6 +1008,7 @@ Result<Booking> PgWriter::Batch::PatchBookingOp(const std::string& tenant, const
       return std::move(fits).error();
     }
     b.items = *c.patch.items;
+    NoteItemLengths(tenant, b.items);
   }
   if (c.patch.customer) b.customer = *c.patch.customer;
   if (c.patch.metadata_json) b.metadata_json = *c.patch.metadata_json;

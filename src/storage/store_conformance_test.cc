@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -15,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "storage/pg_conn.h"
+#include "storage/pg_store.h"
 #include "storage/sqlite_store.h"
 #include "storage/store.h"
 
@@ -46,17 +50,74 @@ struct StoreFactory {
   std::function<Result<std::unique_ptr<Store>>(const std::filesystem::path& dir,
                                                const std::string& name, const domain::Clock& clock)>
       open;
+  // Empty: always available. A backend that needs a server skips its tests
+  // when none is configured.
+  std::function<bool()> available;
+  // Removes what open() created for `dir` beyond the directory itself.
+  std::function<void(const std::filesystem::path& dir)> cleanup;
 };
 
 void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.backend; }
 
 StoreFactory SqliteFactory() {
-  return {"sqlite", [](const std::filesystem::path& dir, const std::string& name,
-                       const domain::Clock& clock) {
-            SqliteOptions o;
-            o.path = (dir / (name + ".db")).string();
-            return OpenSqliteStore(o, clock);
-          }};
+  return {
+      "sqlite",
+      [](const std::filesystem::path& dir, const std::string& name, const domain::Clock& clock) {
+        SqliteOptions o;
+        o.path = (dir / (name + ".db")).string();
+        return OpenSqliteStore(o, clock);
+      },
+      {},
+      {}};
+}
+
+// PostgreSQL runs when BOOKD_TEST_PG_URL names a server (any database the
+// user may create schemas in). Each database `name` of a test's `dir` is a
+// schema of its own, selected through search_path, and dropped afterwards.
+const char* PgTestUrl() {
+  const char* url = std::getenv("BOOKD_TEST_PG_URL");
+  return url != nullptr && *url != '\0' ? url : nullptr;
+}
+
+std::string PgSchemaPrefix(const std::filesystem::path& dir) {
+  std::string prefix = "bookd_t_";
+  for (char c : dir.filename().string()) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      prefix += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return prefix + "_";
+}
+
+StoreFactory PostgresFactory() {
+  StoreFactory f;
+  f.backend = "postgres";
+  f.available = [] { return PgTestUrl() != nullptr; };
+  f.open = [](const std::filesystem::path& dir, const std::string& name,
+              const domain::Clock& clock) -> Result<std::unique_ptr<Store>> {
+    const std::string url = PgTestUrl();
+    const std::string schema = PgSchemaPrefix(dir) + name;
+    auto admin = PgConn::Connect({url, 3, 30000});
+    if (!admin) return std::move(admin).error();
+    if (auto s = (*admin)->Exec("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\""); !s) {
+      return std::move(s).error();
+    }
+    PgOptions o;
+    o.url = url + (url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+            schema;
+    o.pool_size = 4;
+    return OpenPgStore(o, clock);
+  };
+  f.cleanup = [](const std::filesystem::path& dir) {
+    auto admin = PgConn::Connect({PgTestUrl(), 3, 30000});
+    if (!admin) return;
+    (void)(*admin)->Exec(
+        "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE "
+        "starts_with(nspname, '" +
+        PgSchemaPrefix(dir) +
+        "') LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END $$");
+  };
+  return f;
 }
 
 // ---- Helpers ----------------------------------------------------------------
@@ -140,6 +201,9 @@ std::int64_t UnitsInUse(Store& store, const std::string& resource, domain::Inter
 class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
+    if (GetParam().available && !GetParam().available()) {
+      GTEST_SKIP() << GetParam().backend << " is not configured (BOOKD_TEST_PG_URL)";
+    }
     char tmpl[] = "/tmp/bookd-store-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -150,6 +214,8 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
   void TearDown() override {
     if (store_) store_->Close();
     store_.reset();
+    if (dir_.empty()) return;  // skipped
+    if (GetParam().cleanup) GetParam().cleanup(dir_);
     std::filesystem::remove_all(dir_);
   }
 
@@ -795,7 +861,8 @@ TEST_P(StoreConformance, KeysAreFoundByHashUntilRevoked) {
   EXPECT_TRUE(store_->Ready());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(SqliteFactory()),
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
+                         ::testing::Values(SqliteFactory(), PostgresFactory()),
                          [](const auto& info) { return info.param.backend; });
 
 // ---- Tenants ----------------------------------------------------------------
