@@ -3,8 +3,9 @@
 //      (with Allow);
 //   2. the query string: malformed escapes 400, repeated parameters 422;
 //   3. for /v1 routes, the API key: looked up on every request, so a revoked
-//      key stops working at the next request (401); a booking key may not
-//      write resources (403);
+//      key stops working at the next request (401); then the key's rate
+//      limit (429 with Retry-After); a booking key may not write resources
+//      (403);
 //   4. the path id: percent-decoded; an id that cannot exist is 404;
 //   5. the route's handler.
 // No exception leaves Handle: anything thrown becomes a 500 problem.
@@ -203,6 +204,14 @@ void Api::Impl::Dispatch(http::Request&& req, const CallPtr& call) {
       return;
     }
     ctx.key = std::move(*key);
+    const RateLimiter::Decision rate = limiter.Take(ctx.key.id, RateLimiter::Clock::now());
+    if (!rate.allowed) {
+      metrics::AddRateLimited();
+      Error e = MakeError(Errc::kTooManyRequests, "this API key is over its request rate limit");
+      e.retry_after_s = rate.retry_after_s;
+      call->Send(ProblemResponse(e));
+      return;
+    }
     if (ctx.key.role != storage::Role::kAdmin && WritesResources(info->route, req.method())) {
       call->Send(ProblemResponse(
           MakeError(Errc::kForbidden, "a booking key may not create, change or delete resources")));

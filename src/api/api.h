@@ -18,6 +18,10 @@ struct ApiOptions {
   // Availability and slot requests whose range is longer than this go to the
   // CPU pool instead of being computed on the connection's thread.
   std::int64_t inline_range_s_max = 7 * 86400;
+  // Per-key token bucket for /v1 routes, in this process (api/rate_limiter.h):
+  // requests per second (0 = no limit) and how many may come at once.
+  double rate_limit_per_s = 0;
+  double rate_burst = 0;
 };
 
 class Api final : public http::Handler {

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "api/api.h"
+#include "api/rate_limiter.h"
 #include "common/result.h"
 #include "domain/time.h"
 #include "http/handler.h"
@@ -84,12 +85,17 @@ enum class Made { kResourceCreated, kResource, kBookingCreated, kBooking, kDelet
 
 struct Api::Impl {
   Impl(storage::Store& s, pool::CpuPool& p, const domain::Clock& c, ApiOptions o)
-      : store(s), pool(p), clock(c), options(o) {}
+      : store(s),
+        pool(p),
+        clock(c),
+        options(o),
+        limiter(o.rate_limit_per_s, o.rate_burst > 0 ? o.rate_burst : o.rate_limit_per_s) {}
 
   storage::Store& store;
   pool::CpuPool& pool;
   const domain::Clock& clock;
   ApiOptions options;
+  RateLimiter limiter;
 
   // The /metrics collector outlives the Api (collectors cannot be removed);
   // it reads through this slot, which ~Api empties.

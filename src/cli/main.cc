@@ -132,6 +132,14 @@ int main(int argc, char** argv) {
       ->add_option("--connections-per-address", serve.connections_per_address,
                    "open connections allowed from one client address (0: no cap)")
       ->envname("BOOKD_CONNECTIONS_PER_ADDRESS");
+  serve_cmd
+      ->add_option("--rate-limit", serve.rate_limit_per_s,
+                   "requests per second per API key in each process (0: no limit)")
+      ->envname("BOOKD_RATE_LIMIT");
+  serve_cmd
+      ->add_option("--rate-burst", serve.rate_burst,
+                   "requests one API key may send at once (0: one second's worth)")
+      ->envname("BOOKD_RATE_BURST");
 
   auto* tenants_cmd = app.add_subcommand("tenants", "manage tenants");
   tenants_cmd->require_subcommand(1);

@@ -90,7 +90,10 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
   });
 
   pool::CpuPool pool(o.pool_threads, o.pool_queue_max);
-  api::Api api(**store, pool, clock, api::ApiOptions{});
+  api::ApiOptions api_options;
+  api_options.rate_limit_per_s = o.rate_limit_per_s;
+  api_options.rate_burst = o.rate_burst;
+  api::Api api(**store, pool, clock, api_options);
   boost::asio::io_context ioc(static_cast<int>(o.threads));
   http::Limits limits;
   limits.connections_per_address_max = o.connections_per_address;
@@ -113,8 +116,10 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
   LogLine("info", "listening",
           "address=" + host + ":" + std::to_string(port) + " pid=" + std::to_string(getpid()) +
               " threads=" + std::to_string(o.threads) +
-              " pool_threads=" + std::to_string(o.pool_threads) + " connections_per_address=" +
-              std::to_string(o.connections_per_address) + " db=" + db_url);
+              " pool_threads=" + std::to_string(o.pool_threads) +
+              " connections_per_address=" + std::to_string(o.connections_per_address) +
+              " rate_limit=" + std::to_string(o.rate_limit_per_s) +
+              " rate_burst=" + std::to_string(o.rate_burst) + " db=" + db_url);
   cluster::NotifyReady(ready_fd);
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish within the
@@ -148,6 +153,8 @@ int Serve(const std::string& db_url, ServeOptions o) {
   o.pool_threads = Clamp("pool_threads", o.pool_threads, 1u, 256u);
   o.pool_queue_max = Clamp<std::size_t>("pool_queue", o.pool_queue_max, 1, 100000);
   o.grace_s = Clamp("grace", o.grace_s, 0, 3600);
+  o.rate_limit_per_s = Clamp("rate_limit", o.rate_limit_per_s, 0.0, 1e6);
+  o.rate_burst = Clamp("rate_burst", o.rate_burst, 0.0, 1e6);
 
   std::string host;
   std::uint16_t port = 0;

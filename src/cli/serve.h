@@ -29,6 +29,10 @@ struct ServeOptions {
   // every client has the proxy's address). Above what the black-box suite
   // opens from 127.0.0.1, far below connections_max.
   std::size_t connections_per_address = 1024;
+  // Per-API-key token bucket, per process: requests per second (0 = off) and
+  // burst (0 = one second's worth).
+  double rate_limit_per_s = 0;
+  double rate_burst = 0;
 };
 
 // Returns the process exit code.

@@ -1,0 +1,84 @@
+"""Abuse limits of a running bookd: the per-address connection cap and the per-key rate limit.
+
+Each test starts its own server with small limits, so that a few connections or requests
+reach them, and checks both the client's view (a closed connection, a 429 problem with
+Retry-After) and the counters in /metrics.
+"""
+
+import re
+import socket
+import time
+
+from bbutil import HOST, Client, assert_problem
+
+
+def metric(port, name, labels=""):
+    text = Client(port, timeout=10).get("/metrics").body.decode()
+    m = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+    assert m, f"{name}{labels} missing from /metrics"
+    return float(m.group(1))
+
+
+def closed_without_answer(sock, timeout=5.0):
+    """True when the server closes `sock` (EOF or reset) without sending a byte."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_connections_over_the_per_address_cap_are_closed(server_factory):
+    srv = server_factory(extra_args=["--connections-per-address", "4"])
+    refused_before = metric(srv.port, "bookd_connections_refused_total", '{reason="per_address"}')
+    held = [socket.create_connection((HOST, srv.port), timeout=5) for _ in range(4)]
+    try:
+        time.sleep(0.2)  # the server has accepted all four
+        extra = socket.create_connection((HOST, srv.port), timeout=5)
+        assert closed_without_answer(extra), "a fifth connection from one address was served"
+        extra.close()
+    finally:
+        for s in held:
+            s.close()
+
+    # The held connections are gone, so /metrics (a connection of its own) gets through.
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            refused = metric(srv.port, "bookd_connections_refused_total", '{reason="per_address"}')
+            break
+        except (ConnectionError, AssertionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert refused >= refused_before + 1
+    assert Client(srv.port).get("/healthz").status == 200
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after(server_factory):
+    # One token every ten seconds after a burst of three: nothing refills during the test.
+    srv = server_factory(extra_args=["--rate-limit", "0.1", "--rate-burst", "3"])
+    admin, booker = srv.admin(), srv.booker()
+    limited_before = metric(srv.port, "bookd_rate_limited_total")
+
+    for i in range(3):
+        r = admin.get("/v1/resources")
+        assert r.status == 200, f"request {i} within the burst: {r!r}"
+    r = admin.get("/v1/resources")
+    assert_problem(r, 429, "too_many_requests")
+    retry_after = int(r.header("Retry-After"))
+    assert 1 <= retry_after <= 10, r.header("Retry-After")
+
+    # Other keys have their own bucket; public routes need no key and are not limited.
+    assert booker.get("/v1/resources").status == 200
+    for _ in range(5):
+        assert Client(srv.port).get("/healthz").status == 200
+    assert metric(srv.port, "bookd_rate_limited_total") == limited_before + 1
+
+
+def test_rate_limit_is_off_by_default(server):
+    admin = server.admin()
+    for _ in range(100):
+        assert admin.get("/v1/resources?limit=1").status == 200
