@@ -178,7 +178,7 @@ class SearchPropertyTest : public ::testing::Test {
     ApiOptions api_options;
     api_options.inline_range_s_max = 2 * kDay;
     api_ = std::make_unique<Api>(*store_, *pool_, clock_, api_options);
-    ASSERT_TRUE(store_->CreateKey("t1", storage::Role::kAdmin, Sha256Hex(kSecret)).ok());
+    ASSERT_TRUE(store_->CreateKey("default", storage::Role::kAdmin, Sha256Hex(kSecret)).ok());
   }
 
   void TearDown() override {
