@@ -96,7 +96,8 @@ std::optional<std::vector<ListedBooking>> ApiClient::ListBookings(const std::str
   std::vector<ListedBooking> bookings;
   std::string cursor;
   for (int page = 0; page < max_pages; ++page) {
-    std::string target = "/v1/bookings?limit=1000&resource_id=" + UrlEncode(resource_id);
+    std::string target = "/v1/bookings?limit=1000";
+    if (!resource_id.empty()) target += "&resource_id=" + UrlEncode(resource_id);
     if (!cursor.empty()) target += "&cursor=" + UrlEncode(cursor);
     auto answer = Send("GET", target, "", error);
     if (!answer) return std::nullopt;

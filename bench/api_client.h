@@ -33,8 +33,8 @@ class ApiClient {
   // POST /v1/resources; true on 201.
   bool CreateResource(const std::string& id, std::int64_t capacity, std::string* error);
 
-  // Every booking that lists an item on the resource, following next_cursor. Bounded by
-  // max_pages pages of 1000.
+  // Every booking that lists an item on the resource (every booking when resource_id is
+  // empty), following next_cursor. Bounded by max_pages pages of 1000.
   std::optional<std::vector<ListedBooking>> ListBookings(const std::string& resource_id,
                                                          std::string* error,
                                                          int max_pages = 100000);

@@ -11,6 +11,7 @@
 // (booking_check.h). Exit status: 0 clean and verified, 1 verification failed, 2 setup failed,
 // 3 verified but the run was not clean (unexpected statuses or transport errors).
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -37,6 +38,7 @@ struct Options {
   std::int64_t capacity = 0;  // 0: the scenario's default.
   std::int64_t quantity = 1;
   bool verify = true;
+  std::string list_by = "resource";
   bool json = false;
   std::uint64_t seed = 0;  // 0: random.
 };
@@ -68,7 +70,7 @@ std::string JsonEscape(std::string_view text) {
 double Ms(std::uint64_t ns) { return double(ns) / 1e6; }
 
 void PrintTable(std::ostream& out, const Options& o, const LoadResult& r,
-                const std::optional<CheckReport>& check) {
+                const std::optional<CheckReport>& check, double verify_s) {
   const double s = r.window_s;
   char line[256];
   out << "scenario " << o.scenario << (o.scenario == "static" ? " " + o.path : "") << " -> "
@@ -107,13 +109,13 @@ void PrintTable(std::ostream& out, const Options& o, const LoadResult& r,
         << check->missing << ", mismatched " << check->mismatched << ", oversold resources "
         << check->oversold_resources << ", flash miscounted resources "
         << check->flash_miscounted_resources << ", phantoms " << check->phantoms << ", repeats "
-        << check->repeats << "\n";
+        << check->repeats << "; listing took " << verify_s << " s\n";
     for (const auto& message : check->messages) out << "    " << message << "\n";
   }
 }
 
-std::string JsonLine(const Options& o, const LoadResult& r,
-                     const std::optional<CheckReport>& check) {
+std::string JsonLine(const Options& o, const LoadResult& r, const std::optional<CheckReport>& check,
+                     double verify_s) {
   const double s = r.window_s;
   std::ostringstream out;
   out.precision(6);
@@ -132,6 +134,7 @@ std::string JsonLine(const Options& o, const LoadResult& r,
       << ",\"p99_ms\":" << Ms(r.latency.Percentile(99)) << ",\"max_ms\":" << Ms(r.latency.max_ns())
       << ",\"created_whole_run\":" << r.created.size()
       << ",\"verified\":" << (check ? (check->ok() ? "true" : "false") : "null")
+      << ",\"verify_s\":" << verify_s
       << ",\"clean\":" << (r.other_total == 0 && r.transport_errors == 0 ? "true" : "false")
       << ",\"other_sample\":\"" << JsonEscape(r.other_sample) << "\"}";
   return out.str();
@@ -148,7 +151,7 @@ bool SplitTarget(const std::string& target, std::string* host, std::uint16_t* po
 }
 
 std::optional<CheckReport> Verify(ApiClient& client, const Workload& workload, const LoadResult& r,
-                                  std::int64_t capacity) {
+                                  std::int64_t capacity, bool list_all) {
   CheckInput input;
   input.same_interval_per_resource = workload.kind() == Workload::Kind::kFlash;
   input.flash_quantity = workload.quantity();
@@ -157,13 +160,36 @@ std::optional<CheckReport> Verify(ApiClient& client, const Workload& workload, c
   for (std::size_t i = 0; i < workload.resource_ids().size(); ++i) {
     const std::string& id = workload.resource_ids()[i];
     input.resources.push_back({id, capacity, r.refused_by_resource[i]});
-    std::string error;
+    input.listed_by_resource[id];
+  }
+
+  std::string error;
+  if (list_all) {
+    // One pass over every booking, kept when an item names one of this run's resources.
+    auto listed = client.ListBookings("", &error);
+    if (!listed) {
+      std::cerr << "loadgen: verification could not list bookings: " << error << "\n";
+      return std::nullopt;
+    }
+    for (ListedBooking& booking : *listed) {
+      for (const BookingItem& item : booking.items) {
+        auto it = input.listed_by_resource.find(item.resource_id);
+        if (it != input.listed_by_resource.end()) {
+          it->second.push_back(booking);
+          break;
+        }
+      }
+    }
+    return CheckBookings(input);
+  }
+
+  for (const std::string& id : workload.resource_ids()) {
     auto listed = client.ListBookings(id, &error);
     if (!listed) {
       std::cerr << "loadgen: verification could not list bookings: " << error << "\n";
       return std::nullopt;
     }
-    input.listed_by_resource.emplace(id, std::move(*listed));
+    input.listed_by_resource[id] = std::move(*listed);
   }
   return CheckBookings(input);
 }
@@ -189,6 +215,9 @@ int Main(int argc, char** argv) {
   app.add_option("--quantity", o.quantity, "units per booking")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000000}));
   app.add_flag("!--no-verify", o.verify, "skip listing and checking the bookings");
+  app.add_option("--list-by", o.list_by,
+                 "verification lists GET /v1/bookings?resource_id= per resource, or all bookings")
+      ->check(CLI::IsMember({"resource", "all"}));
   app.add_flag("--json", o.json, "print one JSON line on stdout (the table goes to stderr)");
   app.add_option("--seed", o.seed, "random seed (0: random)");
   CLI11_PARSE(app, argc, argv);
@@ -240,13 +269,17 @@ int Main(int argc, char** argv) {
 
   std::optional<CheckReport> check;
   bool verification_failed = false;
+  double verify_s = 0;
   if (booking && o.verify) {
-    check = Verify(client, workload, result, o.capacity);
+    const auto verify_start = std::chrono::steady_clock::now();
+    check = Verify(client, workload, result, o.capacity, o.list_by == "all");
+    verify_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_start).count();
     verification_failed = !check || !check->ok();
   }
 
-  PrintTable(o.json ? std::cerr : std::cout, o, result, check);
-  if (o.json) std::cout << JsonLine(o, result, check) << std::endl;
+  PrintTable(o.json ? std::cerr : std::cout, o, result, check, verify_s);
+  if (o.json) std::cout << JsonLine(o, result, check, verify_s) << std::endl;
   if (verification_failed) return 1;
   if (result.other_total != 0 || result.transport_errors != 0) return 3;
   return 0;

@@ -16,7 +16,10 @@
 # JSON_BENCH [1], BUILD_DIR [build-release], OUT_DIR [$BUILD_DIR/bench-results/<time>],
 # SKIP_BUILD [0], BENCH_COMMIT [unset: build the working tree; else a commit, e.g. HEAD, whose
 # files are exported with git archive and built in $BUILD_DIR/commit-src, so that the figures
-# belong to exactly that commit and not to work in progress].
+# belong to exactly that commit and not to work in progress], CMAKE_ARGS [extra cmake options,
+# e.g. -DBOOKD_WERROR=OFF], LOADGEN [the loadgen binary to use], LIST_BY [all: how the loadgen
+# lists bookings for its verification; "resource" pages GET /v1/bookings?resource_id= per
+# resource, which the SQLite store currently answers in time quadratic in the bookings].
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,11 +68,12 @@ if [[ -n "${BENCH_COMMIT:-}" ]]; then
 fi
 if [[ "$SKIP_BUILD" != 1 ]]; then
   log "building Release into $BINARY_DIR"
-  cmake -S "$SOURCE_DIR" -B "$BINARY_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  # shellcheck disable=SC2086 # CMAKE_ARGS is a list of options.
+  cmake -S "$SOURCE_DIR" -B "$BINARY_DIR" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
   cmake --build "$BINARY_DIR" --target bookd bookd-loadgen bookd-json-bench -j2 >/dev/null
 fi
 BOOKD="$BINARY_DIR/bookd"
-LOADGEN="$BINARY_DIR/bench/bookd-loadgen"
+LOADGEN="${LOADGEN:-$BINARY_DIR/bench/bookd-loadgen}"
 JSONBENCH="$BINARY_DIR/bench/bookd-json-bench"
 [[ -x "$BOOKD" && -x "$LOADGEN" ]] || die "missing $BOOKD or $LOADGEN"
 
@@ -161,7 +165,8 @@ for round in $(seq 1 "$RUNS"); do
         run_one bookd-static "127.0.0.1:$BOOKD_PORT" --scenario static --path /healthz
         ;;
       uniform | flash)
-        run_one "bookd-$scenario" "127.0.0.1:$BOOKD_PORT" --scenario "$scenario" --key "$KEY"
+        run_one "bookd-$scenario" "127.0.0.1:$BOOKD_PORT" --scenario "$scenario" --key "$KEY" \
+          --list-by "${LIST_BY:-all}"
         ;;
       *) die "unknown scenario $scenario" ;;
     esac
