@@ -76,6 +76,9 @@ class ApiTest : public ::testing::Test {
     api_options.inline_range_s_max = 7 * 86400;
     api_ = std::make_unique<Api>(*store_, *pool_, clock_, api_options);
 
+    // A tenant other than the default one, so that nothing in the API can
+    // silently fall back to "default".
+    ASSERT_TRUE(store_->CreateTenant("t1", "t1").ok());
     admin_key_ = MakeKey("t1", storage::Role::kAdmin, "admin-secret");
     booking_key_ = MakeKey("t1", storage::Role::kBooking, "booking-secret");
   }

@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <csignal>
+#include <functional>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -122,6 +123,17 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
               " rate_burst=" + std::to_string(o.rate_burst) + " db=" + db_url);
   cluster::NotifyReady(ready_fd);
 
+  // SIGHUP means "roll the workers over", which only the supervisor can do;
+  // a lone process must not die of it (the default action), so it logs it.
+  boost::asio::signal_set hangups(ioc, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hangup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        LogLine("warn", "sighup_ignored", "why=\"rollover needs --workers 2 or more\"");
+        hangups.async_wait(on_hangup);
+      };
+  if (ready_fd < 0) hangups.async_wait(on_hangup);
+
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish within the
   // grace period, then stop the I/O threads.
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -129,6 +141,7 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
     if (ec) return;
     LogLine("info", "draining",
             "signal=" + std::to_string(signo) + " grace_s=" + std::to_string(o.grace_s));
+    hangups.cancel();
     server.Drain(std::chrono::seconds(o.grace_s), [&ioc] { ioc.stop(); });
   });
 

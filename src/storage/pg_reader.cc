@@ -70,7 +70,11 @@ PgSql ListSql(int mask) {
       "r_list_6",  "r_list_7",  "r_list_8",  "r_list_9", "r_list_10", "r_list_11",
       "r_list_12", "r_list_13", "r_list_14", "r_list_15"};
   int n = 3;
-  auto next = [&n] { return "$" + std::to_string(++n); };
+  auto next = [&n] {
+    std::string param = "$";  // appended, not `"$" + ...`: GCC 12 warns falsely on that
+    param += std::to_string(++n);
+    return param;
+  };
   std::string sql =
       "SELECT " + kBookingCols + " FROM bookings b WHERE b.tenant = $1 AND b.seq > $2";
   if (mask & kByCustomer) sql += " AND b.customer = " + next();
