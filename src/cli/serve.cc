@@ -1,5 +1,6 @@
 #include "cli/serve.h"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,26 @@ bool SplitHostPort(const std::string& listen, std::string* host, std::uint16_t* 
     return false;
   }
   return true;
+}
+
+// Every connection costs a descriptor, and a default soft limit of 1024 would
+// cap the server far below http::Limits::connections_max: raise the soft
+// limit to the hard one (the most an unprivileged process may) and say so.
+void RaiseDescriptorLimit() {
+  constexpr rlim_t kDescriptorsMax = 1 << 20;  // the kernel's usual nr_open
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t before = limit.rlim_cur;
+  const rlim_t wanted = std::min(limit.rlim_max, kDescriptorsMax);
+  if (before < wanted) {
+    limit.rlim_cur = wanted;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+  }
+  const bool low = limit.rlim_cur < http::Limits{}.connections_max;
+  LogLine(low ? "warn" : "info", "descriptor_limit",
+          "soft_before=" + std::to_string(before) + " soft=" + std::to_string(limit.rlim_cur) +
+              " hard=" + std::to_string(limit.rlim_max) +
+              " connections_max=" + std::to_string(http::Limits{}.connections_max));
 }
 
 // A database without any key would be unusable: create an admin key and show
@@ -168,6 +189,8 @@ int Serve(const std::string& db_url, ServeOptions o) {
   o.grace_s = Clamp("grace", o.grace_s, 0, 3600);
   o.rate_limit_per_s = Clamp("rate_limit", o.rate_limit_per_s, 0.0, 1e6);
   o.rate_burst = Clamp("rate_burst", o.rate_burst, 0.0, 1e6);
+
+  RaiseDescriptorLimit();  // before any fork, so that every worker inherits it
 
   std::string host;
   std::uint16_t port = 0;
