@@ -9,7 +9,9 @@ BOOKD_BACKENDS (comma-separated; default "sqlite"; "sqlite,postgres" runs both).
 For postgres, BOOKD_TEST_PG_URL is the admin URL of a server on which each bookd
 gets a database of its own, so tests stay as independent as on SQLite files.
 Markers: `sqlite_only` for tests that are about SQLite itself, `postgres_only`
-for tests that need PostgreSQL (they are skipped, with the reason, without it).
+for tests that need PostgreSQL (skipped, with the reason, on the other backend),
+`any_backend` for slow tests in which storage plays no part (run on the first
+backend named only).
 """
 
 import os
@@ -37,23 +39,20 @@ def configured_backends():
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: runs on the SQLite backend only")
     config.addinivalue_line("markers", "postgres_only: runs on the PostgreSQL backend only")
+    config.addinivalue_line("markers", "any_backend: storage plays no part; runs on one backend")
 
 
-def pytest_generate_tests(metafunc):
-    if "backend" not in metafunc.fixturenames:
-        return
-    wanted = configured_backends()
-    if metafunc.definition.get_closest_marker("sqlite_only"):
-        wanted = [b for b in wanted if b == "sqlite"]
-        why = "SQLite-specific test; BOOKD_BACKENDS does not include sqlite"
-    elif metafunc.definition.get_closest_marker("postgres_only"):
-        wanted = [b for b in wanted if b == "postgres"]
-        why = "needs PostgreSQL: set BOOKD_BACKENDS to include postgres and BOOKD_TEST_PG_URL"
-    if not wanted:
-        metafunc.parametrize("backend", [pytest.param(None, marks=pytest.mark.skip(reason=why))],
-                             indirect=True, ids=["none"])
-        return
-    metafunc.parametrize("backend", wanted, indirect=True, scope="session")
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        if backend is None:
+            continue
+        if item.get_closest_marker("sqlite_only") and backend != "sqlite":
+            item.add_marker(pytest.mark.skip(reason="SQLite-specific test"))
+        if item.get_closest_marker("postgres_only") and backend != "postgres":
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL-specific test"))
+        if item.get_closest_marker("any_backend") and backend != configured_backends()[0]:
+            item.add_marker(pytest.mark.skip(reason="storage plays no part: run on one backend"))
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +72,11 @@ def pg_server():
     return PgServer(url)
 
 
-@pytest.fixture(scope="session")
+# A plain fixture parameter (not pytest_generate_tests) so that pytest keeps one module-scoped
+# server per backend and module instead of one per test.
+@pytest.fixture(scope="session", params=configured_backends())
 def backend(request):
-    name = getattr(request, "param", "sqlite")
+    name = request.param
     if name == "postgres" and not admin_url():
         pytest.fail("BOOKD_BACKENDS includes postgres but BOOKD_TEST_PG_URL is not set")
     return name

@@ -334,6 +334,7 @@ def wait_cut_off(sock, deadline_s):
     pytest.fail(f"the server kept a stalled client for {deadline_s} s")
 
 
+@pytest.mark.any_backend  # 30 s of deadlines in the HTTP layer
 def test_stalled_clients_are_cut_off_while_others_are_served(server):
     stalled_head = socket.create_connection((HOST, server.port))
     stalled_head.sendall(b"GET /v1/resources HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")

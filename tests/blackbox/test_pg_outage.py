@@ -138,6 +138,7 @@ def run_outage(srv, pg):
             ready_answers.append((time.monotonic() - started, r.status))
             assert probe.get("/healthz").status == 200, "/healthz failed during the outage"
             time.sleep(0.2)
+        resume_at = time.monotonic()
         pg.resume()
         up_at = time.monotonic()
 
@@ -178,7 +179,7 @@ def run_outage(srv, pg):
             assert retry_after is not None and retry_after.isdigit(), \
                 f"503 without a Retry-After in seconds: {r.headers}"
     in_outage = [r for started, finished, _, r in records
-                 if started > down_at + 1.0 and finished < up_at]
+                 if started > down_at + 1.0 and finished < resume_at]
     print(f"answers by status: {dict(counts)}; during the outage: "
           f"{sorted(set(r.status for r in in_outage))}; recovery "
           f"{recovered_at - up_at:.1f} s after the restart")
