@@ -140,6 +140,10 @@ int main(int argc, char** argv) {
       ->add_option("--rate-burst", serve.rate_burst,
                    "requests one API key may send at once (0: one second's worth)")
       ->envname("BOOKD_RATE_BURST");
+  serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate chain: serve HTTPS only")
+      ->envname("BOOKD_TLS_CERT");
+  serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key of --tls-cert")
+      ->envname("BOOKD_TLS_KEY");
 
   auto* tenants_cmd = app.add_subcommand("tenants", "manage tenants");
   tenants_cmd->require_subcommand(1);

@@ -134,6 +134,12 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
     }
     port = *bound;
   }
+  if (!o.tls_cert.empty()) {
+    if (auto st = server.UseTls(o.tls_cert, o.tls_key); !st) {
+      LogLine("error", "tls_failed", "detail=\"" + st.error().detail + "\"");
+      return 1;
+    }
+  }
   server.Start();
   LogLine("info", "listening",
           "address=" + host + ":" + std::to_string(port) + " pid=" + std::to_string(getpid()) +
@@ -141,7 +147,8 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
               " pool_threads=" + std::to_string(o.pool_threads) +
               " connections_per_address=" + std::to_string(o.connections_per_address) +
               " rate_limit=" + std::to_string(o.rate_limit_per_s) +
-              " rate_burst=" + std::to_string(o.rate_burst) + " db=" + db_url);
+              " rate_burst=" + std::to_string(o.rate_burst) +
+              " tls=" + (o.tls_cert.empty() ? "off" : "on") + " db=" + db_url);
   cluster::NotifyReady(ready_fd);
 
   // SIGHUP means "roll the workers over", which only the supervisor can do;
@@ -197,6 +204,16 @@ int Serve(const std::string& db_url, ServeOptions o) {
   if (!SplitHostPort(o.listen, &host, &port)) {
     LogLine("error", "bad_option", "option=listen value=\"" + o.listen + "\" want=HOST:PORT");
     return 2;
+  }
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    LogLine("error", "bad_option", "option=tls want=\"both --tls-cert and --tls-key\"");
+    return 2;
+  }
+  if (!o.tls_cert.empty()) {  // checked once here, so that no worker dies over it in a loop
+    if (auto context = http::MakeTlsContext(o.tls_cert, o.tls_key); !context) {
+      LogLine("error", "tls_failed", "detail=\"" + context.error().detail + "\"");
+      return 2;
+    }
   }
   if (o.workers == 1) return RunWorker(db_url, o, host, port, -1, -1);
 

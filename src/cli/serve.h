@@ -33,6 +33,9 @@ struct ServeOptions {
   // burst (0 = one second's worth).
   double rate_limit_per_s = 0;
   double rate_burst = 0;
+  // PEM files; both set: the listener speaks HTTPS only.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 // Returns the process exit code.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 #include <cstdio>
 #include <limits>
@@ -42,9 +43,9 @@ Limits Clamp(Limits l) {
   return l;
 }
 
-std::vector<std::shared_ptr<detail::Connection>> LiveConnections(ServerState& state) {
+std::vector<std::shared_ptr<detail::ConnectionBase>> LiveConnections(ServerState& state) {
   std::lock_guard lock(state.mu);
-  std::vector<std::shared_ptr<detail::Connection>> live;
+  std::vector<std::shared_ptr<detail::ConnectionBase>> live;
   live.reserve(state.connections.size());
   for (auto& [raw, weak] : state.connections) {
     if (auto c = weak.lock()) live.push_back(std::move(c));
@@ -171,6 +172,39 @@ Status Server::Adopt(int listening_fd) {
   state_->acceptor.assign(protocol, listening_fd, ec);
   if (ec) return MakeError(Errc::kInternal, "adopt: " + ec.message());
   return Ok{};
+}
+
+Status Server::UseTls(const std::string& cert_chain_file, const std::string& private_key_file) {
+  auto context = MakeTlsContext(cert_chain_file, private_key_file);
+  if (!context) return context.error();
+  state_->tls = std::move(*context);
+  return Ok{};
+}
+
+Result<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const std::string& cert_chain_file,
+                                                           const std::string& private_key_file) {
+  namespace ssl = asio::ssl;
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  // TLS 1.2 and 1.3 only; no compression; a fresh key per handshake.
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::no_compression | ssl::context::single_dh_use);
+  error_code ec;
+  context->use_certificate_chain_file(cert_chain_file, ec);
+  if (ec) {
+    return MakeError(Errc::kInternal,
+                     "TLS certificate \"" + cert_chain_file + "\": " + ec.message());
+  }
+  context->use_private_key_file(private_key_file, ssl::context::pem, ec);
+  if (ec) {
+    return MakeError(Errc::kInternal,
+                     "TLS private key \"" + private_key_file + "\": " + ec.message());
+  }
+  if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    return MakeError(Errc::kInternal,
+                     "TLS private key \"" + private_key_file + "\" does not match the certificate");
+  }
+  return context;
 }
 
 void Server::Start() {

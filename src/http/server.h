@@ -22,6 +22,9 @@
 //     connection is accepted and closed at once, unread (cheapest under
 //     overload; clients see a reset and may retry), and counted in
 //     bookd_connections_refused_total{reason="total"|"per_address"};
+//   - with UseTls, the listener speaks HTTPS only: the TLS handshake must
+//     complete within header_timeout_s of accept, else the connection is
+//     closed without an answer (so is a plain HTTP request);
 //   - every response carries X-Request-Id, Content-Length and the version of
 //     the request; keep-alive follows the request unless the Handler sets
 //     `Connection: close` or the server is draining.
@@ -34,6 +37,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -63,6 +67,11 @@ namespace detail {
 struct ServerState;
 }
 
+// Loads and checks a certificate chain and its private key (PEM) into a
+// server TLS context; also how a supervisor checks the files before forking.
+Result<std::unique_ptr<boost::asio::ssl::context>> MakeTlsContext(
+    const std::string& cert_chain_file, const std::string& private_key_file);
+
 class Server {
  public:
   // `handler` must outlive every request it is given.
@@ -79,6 +88,10 @@ class Server {
   // Accepts on a socket that is already bound and listening (a supervisor
   // binds it once and forks workers). Takes ownership of `listening_fd`.
   Status Adopt(int listening_fd);
+
+  // Serves HTTPS only (TLS 1.2 or 1.3) with the PEM certificate chain and
+  // private key in these files. Call before Start.
+  Status UseTls(const std::string& cert_chain_file, const std::string& private_key_file);
 
   // Starts accepting on the socket from Listen or Adopt. Call once, before
   // or after the io_context threads start.

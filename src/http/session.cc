@@ -22,6 +22,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
@@ -30,6 +31,7 @@
 #include <cstdio>
 #include <exception>
 #include <string_view>
+#include <type_traits>
 
 #include "common/ids.h"
 #include "common/metrics.h"
@@ -71,20 +73,28 @@ std::string RequestIdOf(const Request& req) {
 
 }  // namespace
 
-class Connection : public std::enable_shared_from_this<Connection> {
+// `Stream` is tcp::socket (plain HTTP) or SslStream (HTTPS); the plain one
+// compiles to exactly the code it would be without TLS.
+template <class Stream>
+class Connection final : public ConnectionBase,
+                         public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(std::shared_ptr<ServerState> state, tcp::socket socket,
-             const AddressTable::Key& address);
-  ~Connection();
+  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
 
-  const asio::any_io_executor& executor() const { return executor_; }
+  // `stream_args` construct the Stream: a connected socket (and a TLS context).
+  template <class... StreamArgs>
+  Connection(std::shared_ptr<ServerState> state, const AddressTable::Key& address,
+             StreamArgs&&... stream_args);
+  ~Connection() override;
+
+  const asio::any_io_executor& executor() const override { return executor_; }
 
   static awaitable<void> Run(std::shared_ptr<Connection> self);
   static awaitable<void> Watchdog(std::shared_ptr<Connection> self);
 
   // On the strand.
-  void BeginDrain();
-  void Close();
+  void BeginDrain() override;
+  void Close() override;
 
  private:
   using Parser = bhttp::request_parser<bhttp::string_body>;
@@ -112,11 +122,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnResponse(std::uint64_t request_seq, Response res);
   void SetDeadline(Clock::time_point t);
   void ReleaseSlot();
+  tcp::socket& socket() { return beast::get_lowest_layer(stream_); }
 
   const std::shared_ptr<ServerState> state_;
-  const asio::any_io_executor executor_;  // a strand; immutable, so Respond may read it
   const AddressTable::Key address_;
-  tcp::socket socket_;
+  Stream stream_;
+  const asio::any_io_executor executor_;  // a strand; immutable, so Respond may read it
   asio::steady_timer watchdog_;
   asio::steady_timer response_ready_;
   beast::flat_buffer buffer_;  // unparsed input, kept across pipelined requests
@@ -134,12 +145,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<Response> response_;
 };
 
-Connection::Connection(std::shared_ptr<ServerState> state, tcp::socket socket,
-                       const AddressTable::Key& address)
+template <class Stream>
+template <class... StreamArgs>
+Connection<Stream>::Connection(std::shared_ptr<ServerState> state, const AddressTable::Key& address,
+                               StreamArgs&&... stream_args)
     : state_(std::move(state)),
-      executor_(socket.get_executor()),
       address_(address),
-      socket_(std::move(socket)),
+      stream_(std::forward<StreamArgs>(stream_args)...),
+      executor_(stream_.get_executor()),
       watchdog_(executor_),
       response_ready_(executor_, Clock::time_point::max()),
       buffer_(state_->limits.header_bytes_max + kReadChunk) {
@@ -147,13 +160,15 @@ Connection::Connection(std::shared_ptr<ServerState> state, tcp::socket socket,
   metrics::AddOpenConnections(1);
 }
 
-Connection::~Connection() {
+template <class Stream>
+Connection<Stream>::~Connection() {
   ReleaseSlot();
   std::lock_guard lock(state_->mu);
   state_->connections.erase(this);
 }
 
-void Connection::ReleaseSlot() {
+template <class Stream>
+void Connection<Stream>::ReleaseSlot() {
   if (slot_released_) return;
   slot_released_ = true;
   state_->addresses.Release(address_);
@@ -161,27 +176,30 @@ void Connection::ReleaseSlot() {
   metrics::AddOpenConnections(-1);
 }
 
-void Connection::Close() {
+template <class Stream>
+void Connection<Stream>::Close() {
   if (closed_) return;
   closed_ = true;
   error_code ec;
-  socket_.close(ec);
+  socket().close(ec);
   watchdog_.cancel();
   response_ready_.cancel();
   ReleaseSlot();
 }
 
-void Connection::BeginDrain() {
+template <class Stream>
+void Connection<Stream>::BeginDrain() {
   draining_ = true;
   // Only a connection waiting for the first byte of its next request is
   // idle; anything else finishes its request and then closes.
   if (phase_ == Phase::kIdle && buffer_.size() == 0) {
     error_code ec;
-    socket_.cancel(ec);
+    socket().cancel(ec);
   }
 }
 
-void Connection::SetDeadline(Clock::time_point t) {
+template <class Stream>
+void Connection<Stream>::SetDeadline(Clock::time_point t) {
   deadline_ = t;
   timed_out_ = false;
   if (t < timer_expiry_) {
@@ -190,14 +208,15 @@ void Connection::SetDeadline(Clock::time_point t) {
   }
 }
 
-awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
+template <class Stream>
+awaitable<void> Connection<Stream>::Watchdog(std::shared_ptr<Connection> self) {
   // Ends when the connection closes: Close() cancels the timer.
   while (!self->closed_) {
     if (self->deadline_ <= Clock::now()) {
       self->timed_out_ = true;
       self->deadline_ = Clock::time_point::max();
       error_code ec;
-      self->socket_.cancel(ec);
+      self->socket().cancel(ec);
     }
     self->timer_expiry_ = self->deadline_;
     self->watchdog_.expires_at(self->deadline_);
@@ -206,7 +225,8 @@ awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
   }
 }
 
-awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
+template <class Stream>
+awaitable<void> Connection<Stream>::Run(std::shared_ptr<Connection> self) {
   self->SetDeadline(Clock::now() + std::chrono::seconds(self->state_->limits.header_timeout_s));
   asio::co_spawn(self->executor_, Watchdog(self), [](std::exception_ptr) {});
 
@@ -215,6 +235,16 @@ awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
   // must be closed here or the watchdog would keep the connection alive.
   std::exception_ptr failure;
   try {
+    if constexpr (kTls) {
+      // Under the accept deadline (header_timeout_s), like the first header
+      // bytes; a client that cannot speak TLS is closed without an answer.
+      error_code ec;
+      co_await self->stream_.async_handshake(asio::ssl::stream_base::server, Token(ec));
+      if (ec) {
+        self->Close();
+        co_return;
+      }
+    }
     while (!self->closed_) {
       if (!co_await self->ServeOne()) break;
     }
@@ -225,7 +255,8 @@ awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
   LogException(failure, "connection_failed");
 }
 
-awaitable<bool> Connection::ServeOne() {
+template <class Stream>
+awaitable<bool> Connection<Stream>::ServeOne() {
   Parser parser;
   parser.header_limit(static_cast<std::uint32_t>(state_->limits.header_bytes_max));
   parser.body_limit(state_->limits.body_bytes_max);
@@ -243,7 +274,8 @@ awaitable<bool> Connection::ServeOne() {
   co_return co_await Answer(parser.release());
 }
 
-awaitable<Connection::Read> Connection::ReadRequest(Parser& parser) {
+template <class Stream>
+awaitable<typename Connection<Stream>::Read> Connection<Stream>::ReadRequest(Parser& parser) {
   const Limits& limits = state_->limits;
   phase_ = Phase::kIdle;
 
@@ -283,7 +315,7 @@ awaitable<Connection::Read> Connection::ReadRequest(Parser& parser) {
         if (parser.get().version() == 11 && beast::iequals(expect, "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           error_code write_ec;
-          co_await asio::async_write(socket_, asio::buffer(kContinue), Token(write_ec));
+          co_await asio::async_write(stream_, asio::buffer(kContinue), Token(write_ec));
           if (write_ec) co_return Read::Gone();
         }
       }
@@ -303,7 +335,7 @@ awaitable<Connection::Read> Connection::ReadRequest(Parser& parser) {
     }
     error_code ec;
     const std::size_t n =
-        co_await socket_.async_read_some(buffer_.prepare(std::min(room, kReadChunk)), Token(ec));
+        co_await stream_.async_read_some(buffer_.prepare(std::min(room, kReadChunk)), Token(ec));
     buffer_.commit(n);
     if (ec) {
       if (timed_out_ && phase_ != Phase::kIdle) co_return Read::Refuse(408);
@@ -312,7 +344,8 @@ awaitable<Connection::Read> Connection::ReadRequest(Parser& parser) {
   }
 }
 
-awaitable<bool> Connection::Answer(Request req) {
+template <class Stream>
+awaitable<bool> Connection<Stream>::Answer(Request req) {
   struct InFlight {
     std::atomic<std::size_t>& n;
     explicit InFlight(std::atomic<std::size_t>& count) : n(count) { n.fetch_add(1); }
@@ -349,12 +382,13 @@ awaitable<bool> Connection::Answer(Request req) {
   phase_ = Phase::kWriting;
   SetDeadline(Clock::now() + std::chrono::seconds(state_->limits.idle_timeout_s));
   error_code ec;
-  co_await bhttp::async_write(socket_, res, Token(ec));
+  co_await bhttp::async_write(stream_, res, Token(ec));
   response_.reset();
   co_return !ec && keep_alive;
 }
 
-awaitable<void> Connection::Refuse(const Parser& parser, const Read& why) {
+template <class Stream>
+awaitable<void> Connection<Stream>::Refuse(const Parser& parser, const Read& why) {
   const Limits& limits = state_->limits;
   std::string body;
   switch (why.status) {
@@ -388,34 +422,43 @@ awaitable<void> Connection::Refuse(const Parser& parser, const Read& why) {
   phase_ = Phase::kWriting;
   SetDeadline(Clock::now() + kFarewellTimeout);
   error_code ec;
-  co_await bhttp::async_write(socket_, res, Token(ec));
+  co_await bhttp::async_write(stream_, res, Token(ec));
   if (!ec) co_await DiscardAndClose();
 }
 
-awaitable<void> Connection::DiscardAndClose() {
+template <class Stream>
+awaitable<void> Connection<Stream>::DiscardAndClose() {
   // Half-close, then read and drop what the client still sends, within the
   // farewell deadline already set, so that close() does not turn into a
-  // reset that destroys the response in the client's receive buffer.
+  // reset that destroys the response in the client's receive buffer. Over
+  // TLS the end is first announced with close_notify; the bytes after that
+  // are dropped unread by TLS, as raw TCP.
   error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if constexpr (kTls) {
+    co_await stream_.async_shutdown(Token(ec));
+    ec = {};
+  }
+  socket().shutdown(tcp::socket::shutdown_send, ec);
   buffer_.clear();
   const auto scratch = buffer_.prepare(kReadChunk);
   std::size_t discarded = 0;
   while (!ec && !timed_out_ && discarded < kFarewellDiscardBytesMax) {
-    discarded += co_await socket_.async_read_some(scratch, Token(ec));
+    discarded += co_await socket().async_read_some(scratch, Token(ec));
   }
   Close();
 }
 
-Respond Connection::MakeRespond() {
-  return [self = shared_from_this(), seq = request_seq_](Response res) {
+template <class Stream>
+Respond Connection<Stream>::MakeRespond() {
+  return [self = this->shared_from_this(), seq = request_seq_](Response res) {
     asio::dispatch(self->executor_, [self, seq, res = std::move(res)]() mutable {
       self->OnResponse(seq, std::move(res));
     });
   };
 }
 
-void Connection::OnResponse(std::uint64_t request_seq, Response res) {
+template <class Stream>
+void Connection<Stream>::OnResponse(std::uint64_t request_seq, Response res) {
   const bool expected = request_seq == request_seq_ && !response_;
   assert((expected || closed_) && "Respond called twice for one request");
   if (!expected || closed_) return;
@@ -423,17 +466,32 @@ void Connection::OnResponse(std::uint64_t request_seq, Response res) {
   response_ready_.cancel();
 }
 
-void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket socket,
-                     const AddressTable::Key& address) {
-  error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);  // responses go out as one write each
-  auto c = std::make_shared<Connection>(state, std::move(socket), address);
+namespace {
+
+template <class Stream, class... StreamArgs>
+void Spawn(const std::shared_ptr<ServerState>& state, const AddressTable::Key& address,
+           StreamArgs&&... stream_args) {
+  auto c = std::make_shared<Connection<Stream>>(state, address,
+                                                std::forward<StreamArgs>(stream_args)...);
   {
     std::lock_guard lock(state->mu);
     state->connections.emplace(c.get(), c);
   }
-  asio::co_spawn(c->executor(), Connection::Run(c),
+  asio::co_spawn(c->executor(), Connection<Stream>::Run(c),
                  [](std::exception_ptr e) { LogException(e, "connection_failed"); });
+}
+
+}  // namespace
+
+void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket socket,
+                     const AddressTable::Key& address) {
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);  // responses go out as one write each
+  if (state->tls) {
+    Spawn<SslStream>(state, address, std::move(socket), *state->tls);
+  } else {
+    Spawn<tcp::socket>(state, address, std::move(socket));
+  }
 }
 
 void LogException(std::exception_ptr e, const char* event) {
@@ -447,11 +505,11 @@ void LogException(std::exception_ptr e, const char* event) {
   }
 }
 
-void BeginDrain(const std::shared_ptr<Connection>& c) {
+void BeginDrain(const std::shared_ptr<ConnectionBase>& c) {
   asio::post(c->executor(), [c] { c->BeginDrain(); });
 }
 
-void ForceClose(const std::shared_ptr<Connection>& c) {
+void ForceClose(const std::shared_ptr<ConnectionBase>& c) {
   asio::post(c->executor(), [c] { c->Close(); });
 }
 

@@ -14,10 +14,12 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <exception>
 #include <memory>
@@ -33,8 +35,19 @@ namespace bookd::http::detail {
 
 using tcp = boost::asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using SslStream = boost::beast::ssl_stream<tcp::socket>;
 
-class Connection;
+// What Drain needs of a connection, whatever its stream.
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  // A strand; immutable.
+  virtual const boost::asio::any_io_executor& executor() const = 0;
+  // On the strand: finish the request in progress, then close.
+  virtual void BeginDrain() = 0;
+  // On the strand: close now.
+  virtual void Close() = 0;
+};
 
 // Completion token for coroutines that look at error codes instead of
 // catching exceptions: EOF and timeouts are routine here.
@@ -63,7 +76,10 @@ struct ServerState {
 
   std::mutex mu;
   // Every live connection, for Drain. Entries are erased by ~Connection.
-  std::unordered_map<const Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
+  std::unordered_map<const ConnectionBase*, std::weak_ptr<ConnectionBase>>
+      connections;  // GUARDED_BY(mu)
+  // Set by Server::UseTls before Start; then every connection speaks TLS.
+  std::unique_ptr<boost::asio::ssl::context> tls;
 };
 
 // Takes an accepted socket (its executor must be a strand) whose client
@@ -73,7 +89,7 @@ void StartConnection(const std::shared_ptr<ServerState>& state, tcp::socket sock
                      const AddressTable::Key& address);
 
 // Called from any thread; each posts onto the connection's strand.
-void BeginDrain(const std::shared_ptr<Connection>& c);
-void ForceClose(const std::shared_ptr<Connection>& c);
+void BeginDrain(const std::shared_ptr<ConnectionBase>& c);
+void ForceClose(const std::shared_ptr<ConnectionBase>& c);
 
 }  // namespace bookd::http::detail
