@@ -20,8 +20,8 @@
 #
 # Environment (defaults in brackets): RUNS [3], DURATION seconds [10], WARMUP seconds [2],
 # CONNECTIONS [128], CLIENT_THREADS [1], PGBENCH_THREADS [2], BOOKD_THREADS [2],
-# SCENARIOS [uniform flash], BUILD_DIR [build-release], OUT_DIR
-# [$BUILD_DIR/bench-results/pg-<time>], SKIP_BUILD [0].
+# SCENARIOS [uniform flash], LIST_BY [all] (loadgen's verification listing), BUILD_DIR
+# [build-release], OUT_DIR [$BUILD_DIR/bench-results/pg-<time>], SKIP_BUILD [0].
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -137,7 +137,8 @@ run_loadgen() {  # LABEL SCENARIO
   local label="$1" scenario="$2" line rc=0
   line="$("$LOADGEN" --target "127.0.0.1:$BOOKD_PORT" --connections "$CONNECTIONS" \
     --threads "$CLIENT_THREADS" --duration "$DURATION" --warmup "$WARMUP" --json \
-    --scenario "$scenario" --key "$KEY" 2>>"$OUT_DIR/loadgen.log")" || rc=$?
+    --scenario "$scenario" --key "$KEY" --list-by "${LIST_BY:-all}" \
+    2>>"$OUT_DIR/loadgen.log")" || rc=$?
   if [[ $rc -ne 0 ]]; then
     log "$label: loadgen exit status $rc (1 verification failed, 2 setup, 3 unclean); see $OUT_DIR/loadgen.log"
     FAILED=1
