@@ -3,6 +3,7 @@
 // Parsed once at start so that a typo fails before any socket is opened.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -12,7 +13,13 @@
 
 namespace bookd::cli {
 
+// Settings that only some backends use; the defaults suit a single host.
+struct DbOptions {
+  std::size_t pool_size = 8;  // PostgreSQL: read connections per process (`--db-pool`)
+};
+
 Result<std::unique_ptr<storage::Store>> OpenStore(const std::string& db_url,
-                                                  const domain::Clock& clock);
+                                                  const domain::Clock& clock,
+                                                  const DbOptions& options = {});
 
 }  // namespace bookd::cli
