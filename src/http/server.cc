@@ -62,7 +62,9 @@ awaitable<void> AcceptLoop(std::shared_ptr<ServerState> state, asio::io_context&
     tcp::socket socket(asio::make_strand(ioc));
     error_code ec;
     co_await state->acceptor.async_accept(socket, Token(ec));
-    if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) break;
+    // A connection accepted just before StopAccepting closed the acceptor is
+    // still served: dropping it would reset a client that did nothing wrong.
+    if (ec == asio::error::operation_aborted || (ec && !state->acceptor.is_open())) break;
     if (ec) {
       std::fprintf(stderr, "level=warn event=accept_failed error=\"%s\"\n", ec.message().c_str());
       backoff.expires_after(kAcceptBackoff);

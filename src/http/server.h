@@ -102,7 +102,9 @@ class Server {
 
   // Graceful shutdown, callable from any thread (a SIGTERM handler):
   // stops accepting, closes idle keep-alive connections, lets in-flight
-  // requests finish (their responses say `Connection: close`), and calls
+  // requests finish (their responses say `Connection: close`), answers the
+  // first request of a connection accepted but not used yet (a client that
+  // has just connected would not retry a close), and calls
   // `on_drained` once, on an io_context thread, when no connection is left
   // or `grace` has passed (remaining connections are then closed by force).
   void Drain(std::chrono::milliseconds grace, std::function<void()> on_drained);

@@ -561,6 +561,29 @@ TEST_F(ServerTest, DrainClosesIdleConnectionsAndFinishesInFlightOnes) {
   EXPECT_EQ(server_->open_connections(), 0u);
 }
 
+TEST_F(ServerTest, DrainAnswersTheFirstRequestOfAFreshConnection) {
+  EchoHandler handler;
+  StartServer(handler);
+  Client used(port_);
+  used.Send(Get("/warm"));
+  ASSERT_TRUE(used.Read().has_value());
+  Client fresh(port_);
+  ASSERT_TRUE(Eventually([&] { return server_->open_connections() == 2; }));
+
+  std::atomic<bool> drained{false};
+  server_->Drain(5s, [&] { drained = true; });
+
+  // The used, idle connection is closed; the fresh one still gets its answer.
+  EXPECT_TRUE(used.WaitClosed());
+  fresh.Send(Get("/late"));
+  auto res = fresh.Read();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->body(), "GET /late");
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(fresh.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return drained.load(); }));
+}
+
 TEST_F(ServerTest, DrainClosesByForceWhenGraceRunsOut) {
   LaterHandler handler;
   StartServer(handler);

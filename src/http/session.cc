@@ -191,8 +191,12 @@ template <class Stream>
 void Connection<Stream>::BeginDrain() {
   draining_ = true;
   // Only a connection waiting for the first byte of its next request is
-  // idle; anything else finishes its request and then closes.
-  if (phase_ == Phase::kIdle && buffer_.size() == 0) {
+  // idle; anything else finishes its request and then closes. A connection
+  // that has not had its first request yet is not idle: its client has just
+  // connected to send one and, unlike on a reused keep-alive connection,
+  // would not retry a close; it gets that request answered (bounded by the
+  // header deadline), with `Connection: close`.
+  if (phase_ == Phase::kIdle && buffer_.size() == 0 && request_seq_ > 0) {
     error_code ec;
     socket().cancel(ec);
   }
@@ -322,7 +326,8 @@ awaitable<typename Connection<Stream>::Read> Connection<Stream>::ReadRequest(Par
       if (!ec && n > 0) continue;
     }
 
-    if (phase_ == Phase::kIdle && (draining_ || state_->draining.load(std::memory_order_relaxed))) {
+    if (phase_ == Phase::kIdle && request_seq_ > 0 &&
+        (draining_ || state_->draining.load(std::memory_order_relaxed))) {
       co_return Read::Gone();
     }
     if (timed_out_) {
