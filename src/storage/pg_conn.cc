@@ -100,9 +100,10 @@ std::string PgOptIntArray(const std::vector<std::optional<std::int64_t>>& values
 
 Result<std::unique_ptr<PgConn>> PgConn::Connect(const PgConnOptions& options) {
   const std::string timeout = std::to_string(std::max(options.connect_timeout_s, 1));
-  // Keywords after "dbname" override what the URL says about them.
-  const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {options.url.c_str(), timeout.c_str(), "bookd", nullptr};
+  // Keywords after "dbname" override what the URL says about them, those
+  // before it are defaults the URL may override.
+  const char* keys[] = {"application_name", "dbname", "connect_timeout", nullptr};
+  const char* values[] = {"bookd", options.url.c_str(), timeout.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, 1);
   if (conn == nullptr) return Overloaded("storage: out of memory connecting to PostgreSQL");
   if (PQstatus(conn) != CONNECTION_OK) {

@@ -227,19 +227,32 @@ class PgStore final : public Store {
     return WithConn([&](PgConn& c) { return pg_read::ListTenants(c); });
   }
   bool Ready() override {
-    auto lease = pool_.Acquire();
-    return lease.ok() && pg_read::Ready(**lease, kReadyTimeoutMs);
+    for (int attempt = 0; attempt < 2; ++attempt) {  // once more after a cut idle connection
+      auto lease = pool_.Acquire();
+      if (!lease) return false;
+      if (pg_read::Ready(**lease, kReadyTimeoutMs)) return true;
+      if ((**lease).usable()) return false;
+    }
+    return false;
   }
 
   StoreStats Stats() override;
   void Close() override;
 
  private:
+  // Runs a read on a pooled connection. An idle connection may have been
+  // cut while it waited (server restart): the read then runs once more on a
+  // new one, so that a database that is back answers at once.
   template <class F>
   auto WithConn(F&& f) -> decltype(f(std::declval<PgConn&>())) {
-    auto lease = pool_.Acquire();
-    if (!lease) return std::move(lease).error();
-    return f(**lease);
+    for (int attempt = 0;; ++attempt) {
+      auto lease = pool_.Acquire();
+      if (!lease) return std::move(lease).error();
+      auto r = f(**lease);
+      if (r.ok() || r.error().code != Errc::kOverloaded || (**lease).usable() || attempt > 0) {
+        return r;
+      }
+    }
   }
 
   void WriterLoop(PgWriter& writer);
