@@ -231,6 +231,7 @@ TEST_F(ApiTest, BookingRoleMayReadButNotWriteResources) {
 }
 
 TEST_F(ApiTest, TenantsDoNotSeeEachOther) {
+  ASSERT_TRUE(store_->CreateTenant("t2", "t2").ok());
   MakeKey("t2", storage::Role::kAdmin, "other-tenant");
   ASSERT_EQ(CreateRoom("room-1").status(), 201);
   EXPECT_EQ(Send(bhttp::verb::get, "/v1/resources/room-1", "", {}, "other-tenant").status(), 404);

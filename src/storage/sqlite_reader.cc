@@ -35,11 +35,20 @@ std::string ListBookingsSql(int mask) {
         " AND b.status = ?5 AND (?6 = 0 OR (?6 = 1 AND b.expires_at > ?7) OR "
         "(?6 = 2 AND b.expires_at <= ?7))";
   }
-  if (mask & (kByResource | kBySpan)) {
-    sql += " AND EXISTS (SELECT 1 FROM booking_items i WHERE i.booking_seq = b.seq";
-    if (mask & kByResource) sql += " AND i.tenant = ?1 AND i.resource_id = ?8";
+  if (mask & kByResource) {
+    // Driven from the resource's items (index on tenant, resource_id): the
+    // set of matching seqs is built once per page and walked in seq order.
+    // A correlated EXISTS here let the planner scan the resource's items
+    // once per booking of the tenant, quadratic in the number of bookings.
+    sql +=
+        " AND b.seq IN (SELECT i.booking_seq FROM booking_items i WHERE i.tenant = ?1 AND "
+        "i.resource_id = ?8 AND i.booking_seq > ?2";
     if (mask & kBySpan) sql += " AND i.end_at > ?9 AND i.start_at < ?10";
     sql += ")";
+  } else if (mask & kBySpan) {
+    sql +=
+        " AND EXISTS (SELECT 1 FROM booking_items i WHERE i.booking_seq = b.seq AND "
+        "i.end_at > ?9 AND i.start_at < ?10)";
   }
   sql += " ORDER BY b.seq LIMIT ?3";
   return sql;
