@@ -80,7 +80,7 @@ ADMIN_URL="$("$ROOT/scripts/pg.sh" start "$PG_DIR")"
 PG_BIN="$(dirname "$(ls -1 /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -n 1)")"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$ADMIN_URL" -c 'CREATE DATABASE bookd_bench'
 DB_URL="${ADMIN_URL%/*}/bookd_bench"
-log "PostgreSQL $("$PG_BIN/postgres" --version | sed 's/.* //') at $DB_URL (fsync on)"
+log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $DB_URL (fsync on)"
 
 "$BOOKD" migrate --db "$DB_URL" >"$TMP/migrate.log" 2>&1 || die "bookd migrate: $(cat "$TMP/migrate.log")"
 KEY="$("$BOOKD" keys create --role admin --db "$DB_URL" | tail -1)"
