@@ -11,10 +11,9 @@ PACKAGES=(
   libboost-dev libboost-system-dev      # HTTP (Beast) and async I/O (Asio)
   rapidjson-dev                          # JSON in and out
   libsqlite3-dev                         # embedded storage
-  libpq-dev postgresql                   # the PostgreSQL backend and its tests
   libhowardhinnant-date-dev tzdata       # IANA time zones and DST rules
   libcli11-dev                           # command line
-  libssl-dev                             # SHA-256 of API keys, OS randomness
+  libssl-dev openssl                     # SHA-256 of API keys, randomness, TLS (and test certificates)
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libsimdjson-dev
   python3 python3-pytest                 # black-box tests of the running binary
   libpq-dev                              # the PostgreSQL backend's client library
@@ -65,7 +64,7 @@ case "${1:-}" in
   test)
     install_missing
     echo "== format check"
-    find src bench -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
+    find src bench fuzz -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
     echo "== build (Debug, assertions on)"
     build build-debug Debug
     start_postgres

@@ -35,8 +35,8 @@ void Log(const char* event, const char* fmt, ...) {
   va_start(args, fmt);
   std::vsnprintf(rest, sizeof rest, fmt, args);
   va_end(args);
-  std::fprintf(stderr, "level=info event=%s component=supervisor%s%s\n", event,
-               rest[0] ? " " : "", rest);
+  std::fprintf(stderr, "level=info event=%s component=supervisor%s%s\n", event, rest[0] ? " " : "",
+               rest);
 }
 void Log(const char* event) { Log(event, "%s", ""); }
 
@@ -108,7 +108,8 @@ class Supervisor {
 
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo info;
-      while (read(sfd_, &info, sizeof info) == sizeof info) OnSignal(static_cast<int>(info.ssi_signo));
+      while (read(sfd_, &info, sizeof info) == sizeof info)
+        OnSignal(static_cast<int>(info.ssi_signo));
     }
     for (auto& w : slots_) {
       if (w.pid <= 0 || w.ready || w.ready_fd < 0) continue;

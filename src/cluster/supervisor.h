@@ -27,8 +27,8 @@ namespace bookd::cluster {
 
 struct SupervisorOptions {
   unsigned workers = 2;
-  int listen_fd = -1;                       // bound and listening
-  std::chrono::seconds grace{10};           // SIGTERM to SIGKILL, per worker
+  int listen_fd = -1;              // bound and listening
+  std::chrono::seconds grace{10};  // SIGTERM to SIGKILL, per worker
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{10000};
 };
