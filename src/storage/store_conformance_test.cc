@@ -994,11 +994,6 @@ TEST_P(StoreConformance, IdempotencyKeysOfTwoTenantsAreIndependent) {
 
 TEST_P(StoreConformance, TenantsAreRegisteredListedAndRequiredByKeys) {
   auto initial = store_->ListTenants();
-  if (!initial.ok() && GetParam().backend != "sqlite" &&
-      initial.error().detail.find("not supported") != std::string::npos) {
-    // Store's default implementation: the backend has no tenants registry yet.
-    GTEST_SKIP() << GetParam().backend << ": " << initial.error().detail;
-  }
   ASSERT_TRUE(initial.ok()) << initial.error().detail;
   ASSERT_EQ(initial->size(), 1u);
   EXPECT_EQ((*initial)[0].id, kDefaultTenant);
