@@ -4,10 +4,12 @@
 // across hosts and how a batch reaches the database.
 //
 // A batch is one READ COMMITTED transaction on a writer's own connection
-// (pg_writer.cc), sent as three pipelines, i.e. three round trips whatever
-// its size: (1) BEGIN, claim idempotency keys, lock resources and bookings,
-// reserve booking seqs, load usages; (2) decide every command in memory;
-// (3) multi-row INSERT/UPDATE of the decisions, idempotency answers, COMMIT.
+// (pg_writer.cc), sent as two pipelines, i.e. two round trips whatever its
+// size (one more when it confirms holds, whose resources must be read before
+// they are locked): (1) BEGIN, claim idempotency keys, lock resources and
+// bookings, reserve booking seqs, load usages; then every command is decided
+// in memory; (2) multi-row INSERT/UPDATE of the decisions, idempotency
+// answers, COMMIT.
 //
 // Invariants:
 //  1. No oversell, with any number of hosts. Every decision that can add
@@ -58,10 +60,12 @@
 //     connections, each read one statement (one snapshot) taken after the
 //     call began, so they see every write whose `done` has run (invariant 3).
 //
-// Several writer threads (kWritersMax) take batches from one queue; row locks
-// serialize batches that touch the same resources, others commit in
-// parallel. A lone command is sent at once: batches grow only while earlier
-// batches are in flight.
+// kWritersMax writer threads take batches from one queue; row locks
+// serialize batches that touch the same resources. One writer is the
+// default: a batch locks most hot resources, so a second writer of the same
+// process mostly waits for the first one's COMMIT and halves the batches
+// (measured: 7,600 against 6,300 bookings/s on 100 resources). A lone
+// command is sent at once: batches grow only while a batch is in flight.
 #include "storage/pg_store.h"
 
 #include <algorithm>
@@ -81,7 +85,7 @@
 namespace bookd::storage {
 namespace {
 
-constexpr std::size_t kWritersMax = 2;
+constexpr std::size_t kWritersMax = 1;
 constexpr int kReadyTimeoutMs = 1000;
 
 std::string InFlightKey(const Idempotency& idem) {

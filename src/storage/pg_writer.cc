@@ -33,6 +33,8 @@ constexpr Instant kClockSlack_s = 3600;
 // Ensure() rounds per command; each round locks or loads something new, so
 // a well-formed command needs at most two.
 constexpr int kEnsureRoundsMax = 4;
+// Separate spans kept per resource ledger (see Res).
+constexpr std::size_t kSpansMax = 32;
 
 const std::string kResourceCols = kPgResourceColumns;
 const std::string kBookingCols = kPgBookingColumns;
@@ -91,13 +93,20 @@ const PgSql kNextSeqs{"w_next_seqs",
                       "SELECT nextval('bookings_seq') FROM generate_series(1, $1::int)"};
 // Cancelled bookings never count again; held ones are kept unless they ran
 // out well before the batch (kClockSlack_s), so the ledger decides expiry.
+// The items are a LATERAL subquery behind OFFSET 0 so that the generic plan
+// of this prepared statement always scans the index range [s - longest, e)
+// of each resource; as a plain join it may fetch every item of the resource
+// and filter afterwards. A resource may come with several spans, whose
+// items may overlap: DISTINCT ON returns each item once.
 const PgSql kUsages{
     "w_usages",
-    "SELECT u.t, u.id, b.id, i.start_at, i.end_at, i.quantity, b.status, b.expires_at "
+    "SELECT DISTINCT ON (u.t, u.id, i.booking_seq, i.idx) "
+    "u.t, u.id, b.id, i.start_at, i.end_at, i.quantity, b.status, b.expires_at "
     "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(t, id, s, e) "
     "JOIN resources r ON r.tenant = u.t AND r.id = u.id "
-    "JOIN booking_items i ON i.tenant = u.t AND i.resource_id = u.id "
-    "AND i.start_at >= u.s - r.max_item_s AND i.start_at < u.e AND i.end_at > u.s "
+    "CROSS JOIN LATERAL (SELECT i.booking_seq, i.idx, i.start_at, i.end_at, i.quantity "
+    "FROM booking_items i WHERE i.tenant = u.t AND i.resource_id = u.id "
+    "AND i.start_at >= u.s - r.max_item_s AND i.start_at < u.e AND i.end_at > u.s OFFSET 0) i "
     "JOIN bookings b ON b.seq = i.booking_seq "
     "WHERE b.status = 'confirmed' OR (b.status = 'held' AND b.expires_at > $5)"};
 
@@ -139,6 +148,30 @@ const PgSql kResourceUpdate{
     "WHERE tenant = $1 AND id = $2"};
 const PgSql kResourceDelete{"w_resource_delete",
                             "DELETE FROM resources WHERE tenant = $1 AND id = $2"};
+
+bool Covers(const std::vector<Interval>& loaded, Interval span) {
+  for (const Interval& l : loaded) {
+    if (l.start <= span.start && span.end <= l.end) return true;
+  }
+  return false;
+}
+
+// Sorts and merges overlapping or touching spans; past kSpansMax spans the
+// list becomes its union, which bounds the usage query's size.
+void Normalize(std::vector<Interval>& spans) {
+  std::sort(spans.begin(), spans.end(),
+            [](const Interval& a, const Interval& b) { return a.start < b.start; });
+  std::vector<Interval> out;
+  for (const Interval& s : spans) {
+    if (!out.empty() && s.start <= out.back().end) {
+      out.back().end = std::max(out.back().end, s.end);
+    } else {
+      out.push_back(s);
+    }
+  }
+  if (out.size() > kSpansMax) out = {Interval{out.front().start, out.back().end}};
+  spans = std::move(out);
+}
 
 std::string Key(const std::string& tenant, const std::string& id) {
   std::string key;
@@ -182,11 +215,13 @@ PgParams ResourceParams(const Resource& r) {
 
 // A resource (or its absence) as this transaction sees it: locked when it
 // exists, with a ledger holding every counting usage overlapping `loaded`.
+// Spans are kept apart (a batch's items on one resource may lie months
+// apart: their union could hold thousands of bookings that matter to none).
 struct Res {
   bool exists = false;
   Resource r;
   domain::Ledger ledger;
-  Interval loaded{0, 0};  // empty: nothing loaded yet
+  std::vector<Interval> loaded;  // sorted, disjoint; empty: nothing loaded yet
   std::int64_t max_item_s = 0;
 };
 
@@ -494,34 +529,28 @@ Status PgWriter::Batch::ReadClaims(const std::vector<PgResult>& results, std::si
 Status PgWriter::Batch::Ensure(const std::vector<Need>& needs,
                                const std::vector<std::pair<std::string, std::string>>& booking_ids,
                                std::vector<PgQuery> prefix, std::vector<PgResult>* prefix_results) {
-  // Resources to lock, and the span each ledger must cover.
-  std::map<std::string, Need> lock;  // by key; std::map keeps the order stable
-  std::map<std::string, Need> load;
+  // Resources to lock, and the spans each ledger must cover. A ledger that
+  // lacks a span is loaded again whole (every span it had, plus the new one),
+  // after what is pending was written.
+  struct Load {
+    const Need* need;
+    std::vector<Interval> spans;
+  };
+  std::map<std::string, const Need*> lock;  // by key; std::map keeps the order stable
+  std::map<std::string, Load> load;
   for (const Need& n : needs) {
     std::string key = Key(n.tenant, n.id);
     auto it = res_.find(key);
     if (it == res_.end()) {
-      auto [l, fresh] = lock.emplace(key, n);
-      if (!fresh) {
-        l->second.span.start = std::min(l->second.span.start, n.span.start);
-        l->second.span.end = std::max(l->second.span.end, n.span.end);
-      }
-    } else if (!it->second.exists) {
+      lock.emplace(key, &n);
+    } else if (!it->second.exists || Covers(it->second.loaded, n.span)) {
       continue;
     }
-    const Interval have = it == res_.end() ? Interval{0, 0} : it->second.loaded;
-    const bool covered =
-        have.start < have.end && have.start <= n.span.start && n.span.end <= have.end;
-    if (covered) continue;
-    auto [l, fresh] = load.emplace(key, n);
-    if (fresh && have.start < have.end) {
-      l->second.span.start = std::min(have.start, n.span.start);
-      l->second.span.end = std::max(have.end, n.span.end);
-    } else if (!fresh) {
-      l->second.span.start = std::min(l->second.span.start, n.span.start);
-      l->second.span.end = std::max(l->second.span.end, n.span.end);
-    }
+    auto [l, fresh] = load.emplace(key, Load{&n, {}});
+    if (fresh && it != res_.end()) l->second.spans = it->second.loaded;
+    l->second.spans.push_back(n.span);
   }
+  for (auto& [key, l] : load) Normalize(l.spans);
   std::vector<std::pair<std::string, std::string>> lock_bookings;
   for (const auto& [t, id] : booking_ids) {
     if (!bookings_.contains(Key(t, id))) lock_bookings.emplace_back(t, id);
@@ -538,8 +567,8 @@ Status PgWriter::Batch::Ensure(const std::vector<Need>& needs,
   if (!lock.empty()) {
     std::vector<std::string_view> ts, ids;
     for (const auto& [key, n] : lock) {
-      ts.push_back(n.tenant);
-      ids.push_back(n.id);
+      ts.push_back(n->tenant);
+      ids.push_back(n->id);
     }
     lock_at = queries.size();
     queries.push_back({&kLockResources, {PgTextArray(ts), PgTextArray(ids)}});
@@ -558,11 +587,13 @@ Status PgWriter::Batch::Ensure(const std::vector<Need>& needs,
   if (!load.empty()) {
     std::vector<std::string_view> ts, ids;
     std::vector<std::int64_t> starts, ends;
-    for (const auto& [key, n] : load) {
-      ts.push_back(n.tenant);
-      ids.push_back(n.id);
-      starts.push_back(n.span.start);
-      ends.push_back(n.span.end);
+    for (const auto& [key, l] : load) {
+      for (const Interval& span : l.spans) {
+        ts.push_back(l.need->tenant);
+        ids.push_back(l.need->id);
+        starts.push_back(span.start);
+        ends.push_back(span.end);
+      }
     }
     usages_at = queries.size();
     queries.push_back({&kUsages,
@@ -600,11 +631,11 @@ Status PgWriter::Batch::Ensure(const std::vector<Need>& needs,
     }
   }
   if (!load.empty()) {
-    for (const auto& [key, n] : load) {
+    for (auto& [key, l] : load) {
       Res& slot = res_[key];
       if (!slot.exists) continue;
       slot.ledger = domain::Ledger();
-      slot.loaded = n.span;
+      slot.loaded = std::move(l.spans);
     }
     const PgResult& rows = (*r)[usages_at];
     for (int i = 0; i < rows.rows(); ++i) {
@@ -635,8 +666,7 @@ Status PgWriter::Batch::NeedItems(const std::string& tenant,
         break;
       }
       const Res& r = it->second;
-      if (r.exists && !(r.loaded.start < r.loaded.end && r.loaded.start <= n.span.start &&
-                        n.span.end <= r.loaded.end)) {
+      if (r.exists && !Covers(r.loaded, n.span)) {
         missing = true;
         break;
       }
@@ -826,7 +856,7 @@ Result<Resource> PgWriter::Batch::CreateResourceOp(const std::string& tenant,
   slot.exists = true;
   slot.r = r;
   slot.ledger = domain::Ledger();
-  slot.loaded = {0, 0};
+  slot.loaded.clear();
   return r;
 }
 
@@ -887,7 +917,7 @@ Status PgWriter::Batch::DeleteResourceOp(const std::string& tenant, const Delete
   if (!del) return Fail(std::move(del).error());
   found->exists = false;
   found->ledger = domain::Ledger();
-  found->loaded = {0, 0};
+  found->loaded.clear();
   return Ok{};
 }
 
