@@ -107,7 +107,9 @@ int main(int argc, char** argv) {
 
   std::string db = kDefaultDb;
   auto add_db = [&db](CLI::App* cmd) {
-    cmd->add_option("--db", db, "sqlite:PATH (default " + std::string(kDefaultDb) + ") or a path")
+    cmd->add_option("--db", db,
+                    "sqlite:PATH (default " + std::string(kDefaultDb) +
+                        "), a path, or postgres://USER@HOST:PORT/DB")
         ->envname("BOOKD_DB");
   };
 
@@ -126,6 +128,9 @@ int main(int argc, char** argv) {
       ->envname("BOOKD_POOL_THREADS");
   serve_cmd->add_option("--pool-queue", serve.pool_queue_max, "CPU pool queue bound")
       ->envname("BOOKD_POOL_QUEUE");
+  serve_cmd->add_option("--db-pool", serve.db_pool, "PostgreSQL read connections per process")
+      ->envname("BOOKD_DB_POOL")
+      ->check(CLI::Range(1, 1000));
   serve_cmd->add_option("--grace", serve.grace_s, "seconds in-flight requests get at shutdown")
       ->envname("BOOKD_GRACE");
   serve_cmd

@@ -93,7 +93,7 @@ Status EnsureBootstrapKey(storage::Store& store) {
 int RunWorker(const std::string& db_url, const ServeOptions& o, const std::string& host,
               std::uint16_t port, int listen_fd, int ready_fd) {
   domain::SystemClock clock;
-  auto store = OpenStore(db_url, clock);
+  auto store = OpenStore(db_url, clock, DbOptions{o.db_pool});
   if (!store) {
     LogLine("error", "store_open_failed",
             "db=" + db_url + " detail=\"" + store.error().detail + "\"");

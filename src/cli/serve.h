@@ -36,6 +36,8 @@ struct ServeOptions {
   // PEM files; both set: the listener speaks HTTPS only.
   std::string tls_cert;
   std::string tls_key;
+  // PostgreSQL: read connections per process (writes use one more).
+  std::size_t db_pool = 8;
 };
 
 // Returns the process exit code.
