@@ -25,4 +25,18 @@ Result<std::unique_ptr<storage::Store>> OpenStore(const std::string& db_url,
   return storage::OpenSqliteStore(options, clock);
 }
 
+std::string RedactedDbUrl(const std::string& url) {
+  // scheme://user:password@host/...: everything between the first ':' after
+  // the scheme and the last '@' before the path is the password.
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  auto authority_start = scheme_end + 3;
+  auto authority_end = url.find('/', authority_start);
+  auto at = url.rfind('@', authority_end);
+  if (at == std::string::npos || at < authority_start) return url;
+  auto colon = url.find(':', authority_start);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
 }  // namespace bookd::cli

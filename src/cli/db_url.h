@@ -22,4 +22,7 @@ Result<std::unique_ptr<storage::Store>> OpenStore(const std::string& db_url,
                                                   const domain::Clock& clock,
                                                   const DbOptions& options = {});
 
+// `url` fit for a log line: a password in a postgres:// URL becomes "***".
+std::string RedactedDbUrl(const std::string& url);
+
 }  // namespace bookd::cli

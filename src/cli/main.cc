@@ -93,7 +93,7 @@ int Migrate(const std::string& db) {
   auto store = OpenStore(db, clock);  // opening applies every pending migration
   if (!store) return Fail(store.error());
   (*store)->Close();
-  LogLine("info", "migrated", "db=" + db);
+  LogLine("info", "migrated", "db=" + RedactedDbUrl(db));
   return 0;
 }
 

@@ -96,7 +96,7 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
   auto store = OpenStore(db_url, clock, DbOptions{o.db_pool});
   if (!store) {
     LogLine("error", "store_open_failed",
-            "db=" + db_url + " detail=\"" + store.error().detail + "\"");
+            "db=" + RedactedDbUrl(db_url) + " detail=\"" + store.error().detail + "\"");
     return 1;
   }
   if (ready_fd < 0) {  // single process; in a cluster the supervisor did this once
@@ -148,7 +148,7 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
               " connections_per_address=" + std::to_string(o.connections_per_address) +
               " rate_limit=" + std::to_string(o.rate_limit_per_s) +
               " rate_burst=" + std::to_string(o.rate_burst) +
-              " tls=" + (o.tls_cert.empty() ? "off" : "on") + " db=" + db_url);
+              " tls=" + (o.tls_cert.empty() ? "off" : "on") + " db=" + RedactedDbUrl(db_url));
   cluster::NotifyReady(ready_fd);
 
   // SIGHUP means "roll the workers over", which only the supervisor can do;
@@ -228,7 +228,7 @@ int Serve(const std::string& db_url, ServeOptions o) {
     std::cout.flush();
     _exit(st.ok() ? 0 : 1);
   } else if (int status = 0; pid < 0 || waitpid(pid, &status, 0) != pid || status != 0) {
-    LogLine("error", "bootstrap_failed", "db=" + db_url);
+    LogLine("error", "bootstrap_failed", "db=" + RedactedDbUrl(db_url));
     return 1;
   }
   std::uint16_t bound = 0;
