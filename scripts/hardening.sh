@@ -86,14 +86,16 @@ fuzz() {
       "build-fuzz/fuzz/$t" "$work" -max_total_time="$share" -rss_limit_mb=2048 -timeout=30 \
       -artifact_prefix="$artifacts/$t-" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     rm -rf "$work"
-    local done_line
-    done_line=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 || true)
+    local stats
+    stats=$(awk '/^stat::number_of_executed_units/ {r=$2} /^stat::new_units_added/ {n=$2}
+                 /^stat::average_exec_per_sec/ {e=$2} /^stat::peak_rss_mb/ {m=$2}
+                 END {printf "%s runs (%s/s), %s new inputs, peak %s MB", r, e, n, m}' "$log")
     if ((rc != 0)) || grep -qE "$REPORT_RE" "$log"; then
       echo "FAIL $t (exit $rc), log $log:"
       grep -E -A25 "$REPORT_RE" "$log" | head -60 || tail -30 "$log"
       failed+=("$t")
     else
-      echo "ok   $t ${share}s: ${done_line:-no DONE line}"
+      echo "ok   $t ${share}s: $stats"
     fi
   done
   step_time "fuzz" "$start"
@@ -121,7 +123,8 @@ asan() {
   step_time "asan build" "$start"
 
   export ASAN_OPTIONS="$ASAN_BASE" UBSAN_OPTIONS="$UBSAN_BASE"
-  (cd build-asan && ctest --output-on-failure -j"$JOBS" --timeout 600)
+  local rc=0  # a failure in ctest still lets the black-box suite run
+  (cd build-asan && ctest --output-on-failure -j"$JOBS" --timeout 600) || rc=1
   step_time "asan ctest" "$start"
 
   # The black-box suite starts bookd processes that it stops with signals and
@@ -129,12 +132,11 @@ asan() {
   # its report to a file here as well as fail, so none goes unseen.
   local reports=$ROOT/build-asan/sanitizer-reports
   rm -rf "$reports" && mkdir -p "$reports"
-  local rc=0
   ASAN_OPTIONS="$ASAN_BASE:log_path=$reports/asan" \
     UBSAN_OPTIONS="$UBSAN_BASE:log_path=$reports/ubsan" \
     BOOKD_BIN="$ROOT/build-asan/bookd" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$ROOT/build-asan/blackbox-tmp" \
-    tests/blackbox || rc=$?
+    tests/blackbox || rc=1
   if compgen -G "$reports/*" >/dev/null || grep -rlE "$REPORT_RE" build-asan/blackbox-tmp \
     >/dev/null 2>&1; then
     echo "asan: sanitizer reports from bookd processes:"
@@ -195,9 +197,13 @@ case "${1:-}" in
   asan) asan ;;
   tsan) tsan ;;
   all)
-    asan
-    tsan
-    fuzz "${2:-60}"
+    # Each step in its own process: `set -e` does not apply inside a function
+    # called from `||`, and a failed build must stop its step.
+    status=0
+    "$0" asan || status=1
+    "$0" tsan || status=1
+    "$0" fuzz "${2:-60}" || status=1
+    exit "$status"
     ;;
   *)
     echo "usage: scripts/hardening.sh fuzz [seconds_total] | asan | tsan | all [seconds_total]" >&2
