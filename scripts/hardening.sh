@@ -37,8 +37,10 @@ install_missing() {
   fi
 }
 
-BASE_PACKAGES=(build-essential cmake libboost-dev libboost-system-dev rapidjson-dev libsqlite3-dev
-               libhowardhinnant-date-dev tzdata libcli11-dev libssl-dev libgtest-dev libgmock-dev)
+# What any build of the tree needs (scripts/dev.sh has the full list).
+BASE_PACKAGES=(build-essential cmake pkg-config libboost-dev libboost-system-dev rapidjson-dev
+               libsqlite3-dev libpq-dev libhowardhinnant-date-dev tzdata libcli11-dev libssl-dev
+               openssl libgtest-dev libgmock-dev)
 
 step_time() {  # step_time NAME START
   echo "== $1 took $(($(date +%s) - $2)) s"
