@@ -72,6 +72,8 @@ case "${1:-}" in
     (cd build-debug && ctest --output-on-failure -j2 --timeout 300)
     echo "== black-box tests of the running binary"
     BOOKD_BIN="$PWD/build-debug/bookd" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/blackbox
+    echo "== sanitizers (ASan+UBSan: every test; TSan: the concurrency tests) and fuzzing"
+    scripts/hardening.sh all 60
     ;;
   *)
     echo "usage: scripts/dev.sh serve [bookd serve flags] | test" >&2

@@ -24,8 +24,11 @@ namespace {
 using rapidjson::SizeType;
 using rapidjson::Value;
 
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+// Full precision: numbers in metadata must come back exactly as sent, not
+// rounded differently on every save.
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag |
+                                 rapidjson::kParseFullPrecisionFlag;
 constexpr std::size_t kFieldErrorsMax = 100;
 constexpr std::array<const char*, 7> kDayNames = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
