@@ -131,6 +131,12 @@ Result<std::unique_ptr<ReadConn>> ReadConn::Open(const std::string& path, int bu
   auto db = Db::Open(path, busy_timeout_ms);
   if (!db) return std::move(db).error();
   if (auto s = ConfigureConnection(*db); !s) return std::move(s).error();
+  // A reader begins nearly every read transaction after the writer has
+  // committed, and in WAL mode that discards the connection's whole page
+  // cache: with the writer's 64 MiB cache that discard walked a large hash
+  // table on every request. Readers keep a small cache and read through
+  // mmap instead.
+  if (auto s = db->Exec("PRAGMA cache_size=-1024"); !s) return std::move(s).error();
   std::unique_ptr<ReadConn> conn(new ReadConn(std::move(*db), clock));
   if (auto s = conn->st_->Prepare(conn->db_); !s) return std::move(s).error();
   return conn;
