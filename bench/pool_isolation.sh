@@ -14,7 +14,8 @@
 #
 # Environment (defaults in brackets): RUNS [3], DURATION seconds [10], WARMUP seconds [2],
 # SEARCHERS [4], INTERVAL_MS [2], LIMIT [10: limit_per_resource of the search], BOOKD_THREADS [2],
-# POOL_THREADS [2], POOL_QUEUE [64], BUILD_DIR [build-release], SKIP_BUILD [0],
+# POOL_THREADS [2], POOL_QUEUE [64], IDS [0; 1: the search names all 10,000 resource_ids, so that
+# bookd does not list the resources on the connection's thread first], BUILD_DIR [build-release], SKIP_BUILD [0],
 # OUT_DIR [$BUILD_DIR/bench-results/pool-<time>].
 set -euo pipefail
 
@@ -31,6 +32,7 @@ POOL_QUEUE="${POOL_QUEUE:-64}"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-release}"
 OUT_DIR="${OUT_DIR:-$BUILD_DIR/bench-results/pool-$(date -u +%Y%m%dT%H%M%SZ)}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
+IDS="${IDS:-0}"
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'pool_isolation.sh: %s\n' "$*" >&2; exit 1; }
@@ -78,8 +80,14 @@ log "bookd on 127.0.0.1:$PORT: --threads $BOOKD_THREADS --pool-threads $POOL_THR
 BOOKING="$(curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/v1/bookings?limit=1" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
 [[ -n "$BOOKING" ]] || die "no booking to probe"
-printf '{"from":"2027-01-04T00:00:00Z","to":"2027-02-03T00:00:00Z","duration":3600,"step":900,"quantity":1,"limit_per_resource":%s}' \
-  "$LIMIT" >"$TMP/search.json"
+python3 - "$LIMIT" "$IDS" >"$TMP/search.json" <<'EOF'
+import json, sys
+body = {"from": "2027-01-04T00:00:00Z", "to": "2027-02-03T00:00:00Z", "duration": 3600,
+        "step": 900, "quantity": 1, "limit_per_resource": int(sys.argv[1])}
+if sys.argv[2] == "1":
+    body = {"resource_ids": [f"r{i:05d}" for i in range(10000)], **body}
+print(json.dumps(body, separators=(",", ":")))
+EOF
 
 mkdir -p "$OUT_DIR"
 RESULTS="$OUT_DIR/results.jsonl"
