@@ -33,6 +33,9 @@ def closed_without_answer(sock, timeout=5.0):
 def test_connections_over_the_per_address_cap_are_closed(server_factory):
     srv = server_factory(extra_args=["--connections-per-address", "4"])
     refused_before = metric(srv.port, "bookd_connections_refused_total", '{reason="per_address"}')
+    # The metrics request's own connection counts against the cap until the
+    # server has seen it close; a slow (sanitized) server may not have yet.
+    time.sleep(1.0)
     held = [socket.create_connection((HOST, srv.port), timeout=5) for _ in range(4)]
     try:
         time.sleep(0.2)  # the server has accepted all four
