@@ -2,7 +2,9 @@
 
 #include <array>
 #include <cassert>
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace bookd::storage {
 namespace {
@@ -119,10 +121,17 @@ Status Migrate(Db& db, int target_version) {
   assert(target_version >= 1 && target_version <= SchemaVersion());
   auto mode = db.Prepare("PRAGMA journal_mode=WAL");
   if (!mode) return std::move(mode).error();
-  if (mode->Step() != SQLITE_ROW || mode->Text(0) != "wal") {
-    return MakeError(Errc::kInternal, "storage: the database refuses journal_mode=WAL");
+  // Switching a new file to WAL needs it to itself for a moment: when
+  // another process or thread opens the same new file at that instant, the
+  // pragma answers the old mode instead of waiting. Try again, boundedly.
+  constexpr int kJournalModeAttemptsMax = 200;  // 10 ms apart: 2 s in all
+  bool wal = false;
+  for (int attempt = 0; attempt < kJournalModeAttemptsMax && !wal; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    wal = mode->Step() == SQLITE_ROW && mode->Text(0) == "wal";
+    mode->Reset();
   }
-  mode->Reset();
+  if (!wal) return MakeError(Errc::kInternal, "storage: the database refuses journal_mode=WAL");
 
   if (auto s = ConfigureConnection(db); !s) return s;
   if (auto s = db.Exec("BEGIN IMMEDIATE"); !s) return s;

@@ -195,6 +195,8 @@ TEST_F(SqliteStoreTest, MigrationsRunOnceAndConcurrentOpensAgree) {
       if (s.ok()) {
         opened.fetch_add(1);
         (*s)->Close();
+      } else {
+        ADD_FAILURE() << "a concurrent open failed: " << s.error().detail;
       }
     });
   }
