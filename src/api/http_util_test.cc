@@ -77,6 +77,10 @@ TEST(StrictJson, RefusesWhatTheContractRefuses) {
   EXPECT_FALSE(ParseStrictJson(std::string(65, '[') + std::string(65, ']'), doc).ok());
   EXPECT_TRUE(ParseStrictJson(std::string(64, '[') + std::string(64, ']'), doc).ok());
   EXPECT_FALSE(ParseStrictJson("", doc).ok());
+  // Overflows to infinity instead of failing inside RapidJSON (found by fuzzing).
+  EXPECT_FALSE(ParseStrictJson("6300095e0000000303", doc).ok());
+  EXPECT_FALSE(ParseStrictJson("{\"m\":[6300095e0000000303]}", doc).ok());
+  EXPECT_TRUE(ParseStrictJson("1.5e300", doc).ok());
   EXPECT_EQ(PointerEscape("a/b~c"), "a~1b~0c");
 }
 

@@ -46,7 +46,13 @@ class GuardHandler {
   bool Uint(unsigned u) { return next_.Uint(u); }
   bool Int64(std::int64_t i) { return next_.Int64(i); }
   bool Uint64(std::uint64_t u) { return next_.Uint64(u); }
-  bool Double(double d) { return next_.Double(d); }
+  // RapidJSON refuses most overflowing numbers, but some (a long mantissa
+  // times a large exponent) come through as infinity, which no JSON writer
+  // can write back.
+  bool Double(double d) {
+    if (!std::isfinite(d)) too_big_ = true;
+    return !too_big_ && next_.Double(d);
+  }
   bool RawNumber(const char* s, SizeType n, bool copy) { return next_.RawNumber(s, n, copy); }
   bool String(const char* s, SizeType n, bool copy) {
     return NoNul(s, n) && next_.String(s, n, copy);
@@ -65,6 +71,7 @@ class GuardHandler {
 
   bool too_deep() const { return too_deep_; }
   bool nul() const { return nul_; }
+  bool too_big() const { return too_big_; }
 
  private:
   bool Enter() {
@@ -80,6 +87,7 @@ class GuardHandler {
   int depth_ = 0;
   bool too_deep_ = false;
   bool nul_ = false;
+  bool too_big_ = false;
 };
 
 // Runs the reader for Document::Populate, remembering why it stopped.
@@ -88,6 +96,7 @@ struct Generator {
   rapidjson::ParseResult result;
   bool too_deep = false;
   bool nul = false;
+  bool too_big = false;
 
   bool operator()(rapidjson::Document& doc) {
     GuardHandler<rapidjson::Document> guard(doc);
@@ -97,6 +106,7 @@ struct Generator {
     result = reader.Parse<kParseFlags>(in, guard);
     too_deep = guard.too_deep();
     nul = guard.nul();
+    too_big = guard.too_big();
     return !result.IsError();
   }
 };
@@ -414,13 +424,14 @@ Status ParseStrictJson(std::string_view body, rapidjson::Document& doc) {
   if (body.find('\0') != std::string_view::npos) {
     return MakeError(Errc::kBadRequest, "the body holds a NUL byte");
   }
-  Generator gen{body, {}, false, false};
+  Generator gen{body, {}, false, false, false};
   doc.Populate(gen);
   if (gen.too_deep) {
     return MakeError(Errc::kBadRequest,
                      "the JSON nests deeper than " + std::to_string(kJsonDepthMax) + " levels");
   }
   if (gen.nul) return MakeError(Errc::kBadRequest, "a JSON string holds a NUL character");
+  if (gen.too_big) return MakeError(Errc::kBadRequest, "a JSON number is too large for a double");
   if (gen.result.IsError()) {
     return MakeError(Errc::kBadRequest, std::string("malformed JSON: ") +
                                             rapidjson::GetParseError_En(gen.result.Code()) +
