@@ -119,8 +119,12 @@ Harness& TheHarness() {
 }
 
 // The requests one parser with the server's limits finds in `input`, stopping
-// where the server would: at an error, at the end of the input, or after a
-// request that does not keep the connection alive.
+// where the server would: at an error, at a header over the limit, at the end
+// of the input, or after a request that does not keep the connection alive.
+//
+// The server's header limit covers the whole header, request line included.
+// Beast's header_limit alone is looser (it applies to the request line and to
+// the fields separately), so the header's size is checked here as well.
 std::vector<Seen> Reference(std::string_view input) {
   const bookd::http::Limits limits;
   std::vector<Seen> out;
@@ -129,12 +133,16 @@ std::vector<Seen> Reference(std::string_view input) {
     parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes_max));
     parser.body_limit(limits.body_bytes_max);
     boost::system::error_code ec;
+    std::size_t header_bytes = 0;
     while (!input.empty() && !parser.is_done()) {
+      const bool in_header = !parser.is_header_done();
       const std::size_t n = parser.put(boost::asio::buffer(input.data(), input.size()), ec);
       input.remove_prefix(n);
+      if (in_header) header_bytes += n;
       if (ec == bhttp::error::need_more && n > 0) continue;
       if (ec) break;
     }
+    if (header_bytes > limits.header_bytes_max) break;  // the server's 431
     if (!parser.is_done()) break;
     const auto& req = parser.get();
     out.push_back(
