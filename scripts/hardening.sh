@@ -5,6 +5,9 @@
 #   scripts/hardening.sh asan                  ctest and the black-box suite under ASan+UBSan
 #   scripts/hardening.sh tsan                  the concurrency tests under TSan
 #   scripts/hardening.sh all [seconds_total]   asan, tsan, then fuzz
+# BOOKD_FUZZ_SEED (default 1) seeds libFuzzer's mutations so that a run can be
+# repeated exactly as CI did it; 0 picks a new random seed each run (for
+# longer explorations: BOOKD_FUZZ_SEED=0 scripts/hardening.sh fuzz 1800).
 # Each step fails (non-zero exit) on a test failure, a crash, a leak or any
 # sanitizer report. Packages come from Debian only.
 set -euo pipefail
@@ -83,10 +86,12 @@ fuzz() {
     work=$(mktemp -d)
     [ -d "fuzz/corpus/$t" ] && cp -r "fuzz/corpus/$t/." "$work/"
     local log=$artifacts/$t.log
+    rm -f "$artifacts/$t"-*  # inputs of an earlier run
     local rc=0
     ASAN_OPTIONS="$ASAN_BASE" UBSAN_OPTIONS="$UBSAN_BASE" \
       "build-fuzz/fuzz/$t" "$work" -max_total_time="$share" -rss_limit_mb=2048 -timeout=30 \
-      -artifact_prefix="$artifacts/$t-" -print_final_stats=1 >"$log" 2>&1 || rc=$?
+      -seed="${BOOKD_FUZZ_SEED:-1}" -artifact_prefix="$artifacts/$t-" -print_final_stats=1 \
+      >"$log" 2>&1 || rc=$?
     rm -rf "$work"
     local stats
     stats=$(awk '/^stat::number_of_executed_units/ {r=$2} /^stat::new_units_added/ {n=$2}
@@ -95,6 +100,15 @@ fuzz() {
     if ((rc != 0)) || grep -qE "$REPORT_RE" "$log"; then
       echo "FAIL $t (exit $rc), log $log:"
       grep -E -A25 "$REPORT_RE" "$log" | head -60 || tail -30 "$log"
+      # The artifacts directory does not outlive a CI machine: print the
+      # inputs so that a failure can be reproduced from the log alone.
+      local input
+      for input in "$artifacts/$t"-*; do
+        [ -f "$input" ] && [[ $input != *.log ]] || continue
+        echo "input $(basename "$input") (base64, $(stat -c %s "$input") bytes):"
+        head -c 65536 "$input" | base64 -w 0
+        echo
+      done
       failed+=("$t")
     else
       echo "ok   $t ${share}s: $stats"
