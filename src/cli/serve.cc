@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include "cluster/supervisor.h"
 #include "common/crypto.h"
 #include "common/metrics.h"
+#include "common/thread_name.h"
 #include "http/server.h"
 #include "pool/cpu_pool.h"
 
@@ -115,8 +117,11 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
   api::ApiOptions api_options;
   api_options.rate_limit_per_s = o.rate_limit_per_s;
   api_options.rate_burst = o.rate_burst;
-  api::Api api(**store, pool, clock, api_options);
   boost::asio::io_context ioc(static_cast<int>(o.threads));
+  api_options.complete_writes = [&ioc](std::function<void()> answer) {
+    boost::asio::post(ioc, std::move(answer));
+  };
+  api::Api api(**store, pool, clock, api_options);
   http::Limits limits;
   limits.connections_per_address_max = o.connections_per_address;
   http::Server server(ioc, api, limits);
@@ -174,7 +179,12 @@ int RunWorker(const std::string& db_url, const ServeOptions& o, const std::strin
   });
 
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < o.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  for (unsigned i = 1; i < o.threads; ++i) {
+    threads.emplace_back([&ioc] {
+      NameThisThread("bookd-io");
+      ioc.run();
+    });
+  }
   ioc.run();
   for (auto& t : threads) t.join();
 

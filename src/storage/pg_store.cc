@@ -77,6 +77,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "common/thread_name.h"
 #include "storage/pg_conn.h"
 #include "storage/pg_reader.h"
 #include "storage/pg_schema.h"
@@ -183,7 +184,10 @@ class PgStore final : public Store {
       writers_.push_back(std::make_unique<PgWriter>(options, clock));
     }
     for (std::size_t i = 0; i < writers; ++i) {
-      threads_.emplace_back([this, i] { WriterLoop(*writers_[i]); });
+      threads_.emplace_back([this, i] {
+        NameThisThread("bookd-pgwriter");
+        WriterLoop(*writers_[i]);
+      });
     }
   }
 

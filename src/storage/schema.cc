@@ -109,7 +109,8 @@ Status Migrate(Db& db) { return Migrate(db, SchemaVersion()); }
 
 Status ConfigureConnection(Db& db) {
   // FULL: the WAL is fsynced at every COMMIT, so a `done` that runs after
-  // COMMIT returns can promise durability (the 201).
+  // COMMIT returns can promise durability (the 201). The store's writer
+  // switches to NORMAL when a sync thread fsyncs the WAL for it.
   // A 64 MiB page cache and memory-mapped reads keep the hot B-tree pages of
   // bookings and items out of read() calls.
   return db.Exec(

@@ -24,10 +24,16 @@
 //     PRAGMA data_version after each BEGIN IMMEDIATE with the value of its
 //     previous transaction; a difference means another connection committed,
 //     and all cached resources and ledgers are dropped and reloaded lazily.
-//  3. Durability before acknowledgement. journal_mode=WAL with
-//     synchronous=FULL: COMMIT returns after the WAL is fsynced. `done` is
-//     called only after COMMIT returned, for every command of the batch, on
-//     the writer thread and outside every lock.
+//  3. Durability before acknowledgement. journal_mode=WAL. With
+//     pipelined_sync (the default) the writer commits with
+//     synchronous=NORMAL: COMMIT appends the batch to the WAL without
+//     fsync, the batch goes to the sync thread, and the writer starts the
+//     next one. The sync thread fdatasyncs the WAL, which makes every batch
+//     committed before the call durable (the WAL is appended in commit
+//     order and recovery keeps the prefix of whole transactions), and only
+//     then calls their `done`, outside every lock. Without pipelined_sync,
+//     synchronous=FULL: COMMIT returns after the fsync and the writer calls
+//     `done` itself.
 //  4. Commands are all-or-nothing. A command answers an expected Error
 //     (validation, unavailable, precondition, ...) only before its first
 //     write, so such a command leaves nothing behind. A command that fails
@@ -57,7 +63,10 @@
 //     batch, batches grow only while the previous COMMIT is being fsynced.
 //  7. Reads run on the calling thread, on a connection of that thread's own
 //     (see Reader()), each in one snapshot; they see every batch whose
-//     `done` has run, because `done` follows COMMIT.
+//     `done` has run, because `done` follows COMMIT. With pipelined_sync
+//     they may also see a batch committed but not yet fsynced, which a
+//     power failure (not a process crash) could still take away; such a
+//     batch was never acknowledged.
 //
 // Ledger scope: a cached ledger holds every usage that can still count
 // (confirmed, or held and not yet expired when the ledger was last pruned)
@@ -72,15 +81,23 @@
 // Every table is keyed by tenant first and every query filters by it.
 #include "storage/sqlite_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
 
+#include "common/thread_name.h"
+#include "storage/sqlite_checkpointer.h"
 #include "storage/sqlite_reader.h"
 #include "storage/sqlite_writer.h"
 
@@ -88,6 +105,9 @@ namespace bookd::storage {
 namespace {
 
 std::atomic<std::uint64_t> next_store_id{1};
+
+// Committed batches that may wait for one fsync before the writer pauses.
+constexpr std::size_t kSyncBacklogMax = 64;
 
 std::string InFlightKey(const Idempotency& idem) {
   std::string key = idem.key_id;
@@ -105,12 +125,23 @@ Error Overloaded(std::string detail) {
 class SqliteStore final : public Store {
  public:
   SqliteStore(const SqliteOptions& options, const domain::Clock& clock,
-              std::unique_ptr<Writer> writer)
+              std::unique_ptr<Writer> writer, std::unique_ptr<Checkpointer> checkpointer)
       : options_(options),
         clock_(clock),
+        checkpointer_(std::move(checkpointer)),
         writer_(std::move(writer)),
         buckets_(BatchSizeBounds().size() + 1) {
-    writer_thread_ = std::thread([this] { WriterLoop(); });
+    if (checkpointer_) checkpointer_->Attach(writer_->connection());
+    writer_thread_ = std::thread([this] {
+      NameThisThread("bookd-writer");
+      WriterLoop();
+    });
+    if (options_.pipelined_sync) {
+      sync_thread_ = std::thread([this] {
+        NameThisThread("bookd-sync");
+        SyncLoop();
+      });
+    }
   }
 
   ~SqliteStore() override { Close(); }
@@ -186,7 +217,19 @@ class SqliteStore final : public Store {
   void Close() override;
 
  private:
+  // A batch whose transaction has ended, waiting for its answers.
+  struct Finished {
+    std::vector<Command> cmds;
+    std::vector<WriteOutcome> outcomes;
+  };
+
   void WriterLoop();
+  void SyncLoop();
+  // fsyncs the WAL: every transaction committed before the call is durable
+  // once it returns Ok.
+  Status SyncWal();
+  // Runs the `done` of every command, after forgetting their idempotency keys.
+  void Answer(std::vector<Finished>& finished);
   void RecordBatch(std::size_t size);
   Result<ReadConn*> Reader();
 
@@ -203,8 +246,18 @@ class SqliteStore final : public Store {
   std::unordered_set<std::string> in_flight_;  // GUARDED_BY(mu_)
   bool closing_ = false;                       // GUARDED_BY(mu_)
 
-  std::unique_ptr<Writer> writer_;  // used by writer_thread_ only
+  std::unique_ptr<Checkpointer> checkpointer_;  // null: SQLite checkpoints in COMMIT
+  std::unique_ptr<Writer> writer_;              // used by writer_thread_ only
   std::thread writer_thread_;
+
+  // Committed batches waiting for the WAL's fsync (options_.pipelined_sync).
+  std::mutex sync_mu_;
+  std::condition_variable sync_wake_;  // work for the sync thread
+  std::condition_variable sync_room_;  // room for the writer
+  std::vector<Finished> to_sync_;      // GUARDED_BY(sync_mu_)
+  bool sync_closing_ = false;          // GUARDED_BY(sync_mu_)
+  std::thread sync_thread_;
+  int wal_fd_ = -1;  // sync_thread_ only; opened on first use
 
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> batched_commands_{0};
@@ -236,8 +289,8 @@ void SqliteStore::Submit(Command cmd) {
 void SqliteStore::WriterLoop() {
   std::vector<Command> batch;
   std::vector<WriteOutcome> outcomes;
-  batch.reserve(options_.batch_commands_max);
   for (;;) {
+    batch.reserve(options_.batch_commands_max);
     {
       std::unique_lock lock(mu_);
       wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
@@ -253,14 +306,78 @@ void SqliteStore::WriterLoop() {
     assert(outcomes.size() == batch.size());
     RecordBatch(batch.size());
 
+    std::vector<Finished> finished;
+    finished.push_back(Finished{std::move(batch), std::move(outcomes)});
+    batch = {};
+    outcomes = {};
+    if (!options_.pipelined_sync) {
+      Answer(finished);  // COMMIT fsynced the WAL (synchronous=FULL)
+      continue;
+    }
+    // The next batch starts while this one's WAL frames are being fsynced;
+    // a bounded backlog keeps the writer from running far ahead of the disk.
+    std::unique_lock lock(sync_mu_);
+    sync_room_.wait(lock, [this] { return to_sync_.size() < kSyncBacklogMax; });
+    to_sync_.push_back(std::move(finished.front()));
+    lock.unlock();
+    sync_wake_.notify_one();
+  }
+}
+
+void SqliteStore::SyncLoop() {
+  std::vector<Finished> group;
+  for (;;) {
     {
-      std::lock_guard lock(mu_);
-      for (const Command& cmd : batch) {
+      std::unique_lock lock(sync_mu_);
+      sync_wake_.wait(lock, [this] { return sync_closing_ || !to_sync_.empty(); });
+      if (to_sync_.empty()) return;  // closing and drained
+      group.swap(to_sync_);
+    }
+    sync_room_.notify_one();
+    // One fsync covers every batch committed so far (the WAL is written in
+    // commit order), so the group shares it.
+    if (Status synced = SyncWal(); !synced) {
+      std::fprintf(stderr, "level=error event=wal_sync_failed detail=\"%s\"\n",
+                   synced.error().detail.c_str());
+      for (Finished& f : group) {
+        for (WriteOutcome& out : f.outcomes) {
+          out = WriteOutcome{MakeError(Errc::kInternal, "storage: the write may not be durable: " +
+                                                            synced.error().detail),
+                             std::nullopt};
+        }
+      }
+    }
+    Answer(group);
+    group.clear();
+  }
+}
+
+Status SqliteStore::SyncWal() {
+  if (wal_fd_ < 0) {
+    // The writer's connection keeps the WAL file in place (SQLite removes it
+    // only when the last connection closes), so one descriptor serves for
+    // the store's life; fsync through any descriptor flushes the file.
+    const std::string wal = options_.path + "-wal";
+    wal_fd_ = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (wal_fd_ < 0) return MakeError(Errc::kInternal, "open " + wal + ": " + std::strerror(errno));
+  }
+  if (::fdatasync(wal_fd_) != 0) {
+    return MakeError(Errc::kInternal, std::string("fdatasync of the WAL: ") + std::strerror(errno));
+  }
+  return Ok{};
+}
+
+void SqliteStore::Answer(std::vector<Finished>& finished) {
+  {
+    std::lock_guard lock(mu_);
+    for (const Finished& f : finished) {
+      for (const Command& cmd : f.cmds) {
         if (cmd.idempotency) in_flight_.erase(InFlightKey(*cmd.idempotency));
       }
     }
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
-    batch.clear();
+  }
+  for (Finished& f : finished) {
+    for (std::size_t i = 0; i < f.cmds.size(); ++i) f.cmds[i].done(std::move(f.outcomes[i]));
   }
 }
 
@@ -290,7 +407,16 @@ void SqliteStore::Close() {
   }
   wake_.notify_one();
   if (writer_thread_.joinable()) writer_thread_.join();
-  writer_.reset();
+  {
+    std::lock_guard lock(sync_mu_);
+    sync_closing_ = true;
+  }
+  sync_wake_.notify_one();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  if (wal_fd_ >= 0) ::close(wal_fd_);
+  wal_fd_ = -1;
+  writer_.reset();  // before the checkpointer its WAL hook points to
+  checkpointer_.reset();
   alive_.reset();
 }
 
@@ -334,7 +460,14 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
   }
   auto writer = Writer::Open(o, clock);
   if (!writer) return std::move(writer).error();
-  return std::unique_ptr<Store>(new SqliteStore(o, clock, std::move(*writer)));
+  std::unique_ptr<Checkpointer> checkpointer;
+  if (o.background_checkpoints) {
+    auto c = Checkpointer::Open(o.path, o.busy_timeout_ms);
+    if (!c) return std::move(c).error();
+    checkpointer = std::move(*c);
+  }
+  return std::unique_ptr<Store>(
+      new SqliteStore(o, clock, std::move(*writer), std::move(checkpointer)));
 }
 
 }  // namespace bookd::storage

@@ -136,6 +136,10 @@ Result<std::unique_ptr<Writer>> Writer::Open(const SqliteOptions& options,
   auto db = Db::Open(options.path, options.busy_timeout_ms);
   if (!db) return std::move(db).error();
   if (auto s = Migrate(*db); !s) return std::move(s).error();
+  if (options.pipelined_sync) {
+    // The WAL is fsynced by the store's sync thread before any answer.
+    if (auto s = db->Exec("PRAGMA synchronous=NORMAL"); !s) return std::move(s).error();
+  }
   std::unique_ptr<Writer> w(new Writer(std::move(*db), clock));
   if (auto s = w->st_->Prepare(w->db_); !s) return std::move(s).error();
   return w;

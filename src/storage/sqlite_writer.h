@@ -30,6 +30,9 @@ class Writer {
   // by kOverloaded when the transaction could not be made durable).
   void RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& outcomes);
 
+  // The write connection, for hooks that must see its commits.
+  sqlite3* connection() const { return db_.get(); }
+
  private:
   struct Statements;
   struct CachedLedger {

@@ -59,16 +59,21 @@ struct StoreFactory {
 
 void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.backend; }
 
-StoreFactory SqliteFactory() {
-  return {
-      "sqlite",
-      [](const std::filesystem::path& dir, const std::string& name, const domain::Clock& clock) {
-        SqliteOptions o;
-        o.path = (dir / (name + ".db")).string();
-        return OpenSqliteStore(o, clock);
-      },
-      {},
-      {}};
+// `pipelined`: the default (the WAL fsynced on a thread of its own, after
+// COMMIT; checkpoints in the background); otherwise synchronous=FULL and
+// SQLite's own checkpoints, the writer answering every command itself.
+StoreFactory SqliteFactory(bool pipelined) {
+  return {pipelined ? "sqlite" : "sqlite_fullsync",
+          [pipelined](const std::filesystem::path& dir, const std::string& name,
+                      const domain::Clock& clock) {
+            SqliteOptions o;
+            o.path = (dir / (name + ".db")).string();
+            o.pipelined_sync = pipelined;
+            o.background_checkpoints = pipelined;
+            return OpenSqliteStore(o, clock);
+          },
+          {},
+          {}};
 }
 
 // PostgreSQL runs when BOOKD_TEST_PG_URL names a server (any database the
@@ -862,7 +867,8 @@ TEST_P(StoreConformance, KeysAreFoundByHashUntilRevoked) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
-                         ::testing::Values(SqliteFactory(), PostgresFactory()),
+                         ::testing::Values(SqliteFactory(true), SqliteFactory(false),
+                                           PostgresFactory()),
                          [](const auto& info) { return info.param.backend; });
 
 // ---- Tenants ----------------------------------------------------------------
