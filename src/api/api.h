@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,11 @@ struct ApiOptions {
   // requests per second (0 = no limit) and how many may come at once.
   double rate_limit_per_s = 0;
   double rate_burst = 0;
+  // Where the answer to a write is rendered and sent once its transaction
+  // committed. The store calls back on its writer thread, whose time bounds
+  // the booking rate, so the server hands that work to its I/O threads;
+  // empty: on the writer thread itself.
+  std::function<void(std::function<void()>)> complete_writes;
 };
 
 class Api final : public http::Handler {

@@ -1,10 +1,11 @@
 // Internals of the API shared by its source files (not for other layers).
 //
 // Threads: Handle() runs on a connection's thread. A request is answered
-// exactly once, through its Call, from one of three places: the connection's
-// thread (reads, errors), the store's writer thread (a command's `done`,
-// which only renders and responds), or a CPU-pool thread (long availability
-// ranges, slot search). Call::Send is safe from any thread and effective
+// exactly once, through its Call, from one of three places: an I/O thread
+// (reads, errors, and writes: a command's `done` hands its answer to
+// ApiOptions::complete_writes, or renders it on the store's writer thread
+// when that is empty), or a CPU-pool thread (long availability ranges, slot
+// search). Call::Send is safe from any thread and effective
 // once, so a late second answer (after an exception, say) is dropped.
 #pragma once
 

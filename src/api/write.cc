@@ -44,6 +44,28 @@ storage::StoredResponse Render(const storage::WriteOutcome& outcome, Made made,
   return r;
 }
 
+void Answer(const CallPtr& call, const storage::WriteOutcome& outcome, Made made,
+            const domain::Clock& clock) {
+  Guarded(call, [&] {
+    if (outcome.replay) {
+      http::Response res = StoredToResponse(*outcome.replay);
+      res.set("Idempotent-Replayed", "true");
+      call->Send(std::move(res));
+      return;
+    }
+    const Error* e = std::get_if<Error>(&outcome.value);
+    if (made == Made::kBookingCreated) {
+      if (e == nullptr) metrics::AddBookingsCreated(1);
+      if (e != nullptr && e->code == Errc::kUnavailable) metrics::AddBookingsConflicted(1);
+    }
+    if (e != nullptr) {
+      call->Send(ProblemResponse(*e));  // keeps Retry-After for kOverloaded
+      return;
+    }
+    call->Send(StoredToResponse(Render(outcome, made, clock.Now())));
+  });
+}
+
 }  // namespace
 
 void Api::Impl::SubmitWrite(Context& ctx, storage::Operation op, Made made) {
@@ -72,25 +94,15 @@ void Api::Impl::SubmitWrite(Context& ctx, storage::Operation op, Made made) {
   cmd.render = [clock_ptr, made](const storage::WriteOutcome& outcome) {
     return Render(outcome, made, clock_ptr->Now());
   };
-  cmd.done = [call = ctx.call, clock_ptr, made](storage::WriteOutcome outcome) {
-    Guarded(call, [&] {
-      if (outcome.replay) {
-        http::Response res = StoredToResponse(*outcome.replay);
-        res.set("Idempotent-Replayed", "true");
-        call->Send(std::move(res));
-        return;
-      }
-      const Error* e = std::get_if<Error>(&outcome.value);
-      if (made == Made::kBookingCreated) {
-        if (e == nullptr) metrics::AddBookingsCreated(1);
-        if (e != nullptr && e->code == Errc::kUnavailable) metrics::AddBookingsConflicted(1);
-      }
-      if (e != nullptr) {
-        call->Send(ProblemResponse(*e));  // keeps Retry-After for kOverloaded
-        return;
-      }
-      call->Send(StoredToResponse(Render(outcome, made, clock_ptr->Now())));
-    });
+  cmd.done = [call = ctx.call, clock_ptr, made,
+              defer = &options.complete_writes](storage::WriteOutcome outcome) {
+    if (*defer) {
+      (*defer)([call, clock_ptr, made, outcome = std::move(outcome)] {
+        Answer(call, outcome, made, *clock_ptr);
+      });
+    } else {
+      Answer(call, outcome, made, *clock_ptr);
+    }
   };
   store.Submit(std::move(cmd));
 }
