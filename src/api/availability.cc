@@ -51,7 +51,7 @@ struct SearchJob {
   SearchBody body;
   std::vector<std::string> ids;
   bool ids_from_client = false;
-  std::vector<SearchResult> results;  // by index; chunks write disjoint ranges
+  std::vector<std::string> rendered;  // by index, SearchResultJson; chunks write disjoint ranges
   std::vector<char> missing;          // by index
   std::atomic<std::size_t> remaining{0};
   std::atomic<bool> overloaded{false};
@@ -67,18 +67,21 @@ void FinishSearch(SearchJob& job) {
   }
   if (job.error) return job.call->Send(ProblemResponse(*job.error));
 
+  // Only the concatenation is left to this (the last chunk's) thread: each
+  // chunk rendered its own results, so the work that cannot be split stays
+  // a small share of the search.
   Error unknown = MakeError(Errc::kValidation, "the request body is not valid");
-  std::vector<SearchResult> found;
-  found.reserve(job.results.size());
+  std::vector<std::string> found;
+  found.reserve(job.rendered.size());
   for (std::size_t i = 0; i < job.ids.size(); ++i) {
     if (!job.missing[i]) {
-      found.push_back(std::move(job.results[i]));
+      found.push_back(std::move(job.rendered[i]));
     } else if (job.ids_from_client && unknown.errors.size() < 100) {
       unknown.errors.push_back({"/resource_ids/" + std::to_string(i), "", "no such resource"});
     }
   }
   if (!unknown.errors.empty()) return job.call->Send(ProblemResponse(unknown));
-  job.call->Send(JsonResponse(200, SearchJson(found)));
+  job.call->Send(JsonResponse(200, SearchJsonOf(found)));
 }
 
 void RunSearchChunk(storage::Store& store, const domain::Clock& clock, SearchJob& job,
@@ -100,7 +103,7 @@ void RunSearchChunk(storage::Store& store, const domain::Clock& clock, SearchJob
       if (!job.error) job.error = usages.error();
       return;
     }
-    job.results[i] = SearchResult{r->id, domain::Slots(*r, *usages, q, now)};
+    job.rendered[i] = SearchResultJson(SearchResult{r->id, domain::Slots(*r, *usages, q, now)});
   }
 }
 
@@ -217,7 +220,7 @@ void Api::Impl::Search(Context& ctx) {
   job->body.limit_per_resource = std::max<std::int64_t>(
       1, std::min<std::int64_t>(job->body.limit_per_resource,
                                 kSearchSlotsMax / static_cast<std::int64_t>(n)));
-  job->results.resize(n);
+  job->rendered.resize(n);
   job->missing.assign(n, 0);
 
   std::size_t chunks = std::clamp<std::size_t>((n + kSearchChunkMin - 1) / kSearchChunkMin, 1,

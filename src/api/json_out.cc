@@ -226,22 +226,38 @@ std::string SlotsJson(const std::string& resource_id, const domain::SlotAnswer& 
   return Take(buf);
 }
 
-std::string SearchJson(const std::vector<SearchResult>& results) {
+std::string SearchResultJson(const SearchResult& r) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
-  w.Key("results");
-  w.StartArray();
-  for (const SearchResult& r : results) {
-    w.StartObject();
-    w.Key("resource_id");
-    Str(w, r.resource_id);
-    WriteSlots(w, r.answer);
-    w.EndObject();
-  }
-  w.EndArray();
+  w.Key("resource_id");
+  Str(w, r.resource_id);
+  WriteSlots(w, r.answer);
   w.EndObject();
   return Take(buf);
+}
+
+std::string SearchJsonOf(const std::vector<std::string>& rendered) {
+  constexpr std::string_view kHead = "{\"results\":[";
+  constexpr std::string_view kTail = "]}";
+  std::size_t size = kHead.size() + kTail.size();
+  for (const std::string& r : rendered) size += r.size() + 1;
+  std::string out;
+  out.reserve(size);
+  out += kHead;
+  for (std::size_t i = 0; i < rendered.size(); ++i) {
+    if (i > 0) out += ',';
+    out += rendered[i];
+  }
+  out += kTail;
+  return out;
+}
+
+std::string SearchJson(const std::vector<SearchResult>& results) {
+  std::vector<std::string> rendered;
+  rendered.reserve(results.size());
+  for (const SearchResult& r : results) rendered.push_back(SearchResultJson(r));
+  return SearchJsonOf(rendered);
 }
 
 }  // namespace bookd::api

@@ -28,5 +28,9 @@ struct SearchResult {
   domain::SlotAnswer answer;
 };
 std::string SearchJson(const std::vector<SearchResult>& results);
+// The same in two steps, so that the results can be rendered in parallel:
+// one result's object, then the answer around results rendered so.
+std::string SearchResultJson(const SearchResult& result);
+std::string SearchJsonOf(const std::vector<std::string>& rendered_results);
 
 }  // namespace bookd::api

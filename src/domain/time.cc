@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -126,14 +125,22 @@ std::string FormatInstant(Instant t) {
   Instant days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
   Instant secs = t - days * 86400;
   date::year_month_day ymd{date::sys_days{date::days{days}}};
-  // Sized for the widest values the types allow, not the clamped ones, so
-  // that the compiler can prove no truncation.
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
-                static_cast<int>(secs % 60));
-  return buf;
+  // Fixed positions, written digit by digit: this runs twice per slot of a
+  // search answer, where snprintf's parsing of its format was a tenth of the
+  // time. The clamp above keeps every field within its width.
+  std::string out = "0000-00-00T00:00:00Z";
+  auto put = [&out](std::size_t at, std::size_t width, unsigned v) {
+    for (std::size_t i = 0; i < width; ++i, v /= 10) {
+      out[at + width - 1 - i] = static_cast<char>('0' + v % 10);
+    }
+  };
+  put(0, 4, static_cast<unsigned>(static_cast<int>(ymd.year())));
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, static_cast<unsigned>(secs / 3600));
+  put(14, 2, static_cast<unsigned>(secs / 60 % 60));
+  put(17, 2, static_cast<unsigned>(secs % 60));
+  return out;
 }
 
 const date::time_zone* LocateZone(std::string_view name) {
