@@ -107,6 +107,60 @@ void RunSearchChunk(storage::Store& store, const domain::Clock& clock, SearchJob
   }
 }
 
+bool ListSearchResources(storage::Store& store, SearchJob& job) {
+  // All of the tenant's resources, by id, up to the contract's 10,000.
+  std::string after;
+  for (std::size_t pages = 0; pages <= kSearchResourcesMax / 1000; ++pages) {
+    auto page = store.ListResources(job.tenant, after, 1000);
+    if (!page.ok()) {
+      job.call->Send(ProblemResponse(page.error()));
+      return false;
+    }
+    for (const domain::Resource& r : page->data) job.ids.push_back(r.id);
+    if (!page->more || page->data.empty()) break;
+    after = page->data.back().id;
+    if (job.ids.size() > kSearchResourcesMax) break;
+  }
+  if (job.ids.size() > kSearchResourcesMax) {
+    job.call->Send(ProblemResponse(Error::Validation(
+        "/resource_ids", "there are more than 10000 resources; name the ones to search")));
+    return false;
+  }
+  return true;
+}
+
+void SplitSearch(storage::Store& store, pool::CpuPool& pool, const domain::Clock& clock,
+                 const std::shared_ptr<SearchJob>& job) {
+  std::size_t n = job->ids.size();
+  if (n == 0) return job->call->Send(JsonResponse(200, SearchJson({})));
+  job->body.limit_per_resource = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(job->body.limit_per_resource,
+                                kSearchSlotsMax / static_cast<std::int64_t>(n)));
+  job->rendered.resize(n);
+  job->missing.assign(n, 0);
+
+  std::size_t chunks = std::clamp<std::size_t>((n + kSearchChunkMin - 1) / kSearchChunkMin, 1,
+                                               std::max<std::size_t>(pool.threads(), 1));
+  std::size_t per_chunk = (n + chunks - 1) / chunks;
+  chunks = (n + per_chunk - 1) / per_chunk;
+  job->remaining.store(chunks);
+  for (std::size_t c = 0; c < chunks; ++c) {
+    std::size_t begin = c * per_chunk;
+    std::size_t end = std::min(n, begin + per_chunk);
+    bool queued = pool.TrySubmit([&store, &clock, job, begin, end] {
+      Guarded(job->call, [&] { RunSearchChunk(store, clock, *job, begin, end); });
+      if (job->remaining.fetch_sub(1) == 1) Guarded(job->call, [&] { FinishSearch(*job); });
+    });
+    if (!queued) {
+      // The chunks that were queued still run; the last one to finish answers.
+      job->overloaded.store(true);
+      std::size_t unqueued = chunks - c;
+      if (job->remaining.fetch_sub(unqueued) == unqueued) FinishSearch(*job);
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 void Api::Impl::Availability(Context& ctx) {
@@ -196,52 +250,20 @@ void Api::Impl::Search(Context& ctx) {
   job->call = ctx.call;
   job->tenant = ctx.key.tenant;
   job->ids_from_client = body->resource_ids.has_value();
-  if (body->resource_ids) {
-    job->ids = std::move(*body->resource_ids);
-  } else {
-    // All of the tenant's resources, by id, up to the contract's 10,000.
-    std::string after;
-    for (std::size_t pages = 0; pages <= kSearchResourcesMax / 1000; ++pages) {
-      auto page = store.ListResources(ctx.key.tenant, after, 1000);
-      if (!page.ok()) return ctx.call->Send(ProblemResponse(page.error()));
-      for (const domain::Resource& r : page->data) job->ids.push_back(r.id);
-      if (!page->more || page->data.empty()) break;
-      after = page->data.back().id;
-      if (job->ids.size() > kSearchResourcesMax) break;
-    }
-    if (job->ids.size() > kSearchResourcesMax) {
-      return ctx.call->Send(ProblemResponse(Error::Validation(
-          "/resource_ids", "there are more than 10000 resources; name the ones to search")));
-    }
-  }
+  if (body->resource_ids) job->ids = std::move(*body->resource_ids);
   job->body = std::move(*body);
-  std::size_t n = job->ids.size();
-  if (n == 0) return ctx.call->Send(JsonResponse(200, SearchJson({})));
-  job->body.limit_per_resource = std::max<std::int64_t>(
-      1, std::min<std::int64_t>(job->body.limit_per_resource,
-                                kSearchSlotsMax / static_cast<std::int64_t>(n)));
-  job->rendered.resize(n);
-  job->missing.assign(n, 0);
+  if (job->ids_from_client) return SplitSearch(store, pool, clock, job);
 
-  std::size_t chunks = std::clamp<std::size_t>((n + kSearchChunkMin - 1) / kSearchChunkMin, 1,
-                                               std::max<std::size_t>(pool.threads(), 1));
-  std::size_t per_chunk = (n + chunks - 1) / chunks;
-  chunks = (n + per_chunk - 1) / per_chunk;
-  job->remaining.store(chunks);
-  for (std::size_t c = 0; c < chunks; ++c) {
-    std::size_t begin = c * per_chunk;
-    std::size_t end = std::min(n, begin + per_chunk);
-    bool queued = pool.TrySubmit([this, job, begin, end] {
-      Guarded(job->call, [&] { RunSearchChunk(store, clock, *job, begin, end); });
-      if (job->remaining.fetch_sub(1) == 1) Guarded(job->call, [&] { FinishSearch(*job); });
+  // Listing up to 10,000 resources takes milliseconds: on the pool too, so
+  // that the connection's thread goes back to its other connections at once.
+  const bool queued = pool.TrySubmit([this, job] {
+    Guarded(job->call, [&] {
+      if (ListSearchResources(store, *job)) SplitSearch(store, pool, clock, job);
     });
-    if (!queued) {
-      // The chunks that were queued still run; the last one to finish answers.
-      job->overloaded.store(true);
-      std::size_t unqueued = chunks - c;
-      if (job->remaining.fetch_sub(unqueued) == unqueued) FinishSearch(*job);
-      return;
-    }
+  });
+  if (!queued) {
+    job->overloaded.store(true);
+    FinishSearch(*job);
   }
 }
 
