@@ -161,8 +161,9 @@ void Writer::RollbackBatch() {
   DropCaches();
 }
 
-void Writer::RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& outcomes) {
+bool Writer::RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& outcomes) {
   const std::size_t n = cmds.size();
+  const sqlite3_int64 changes_before = sqlite3_total_changes64(db_.get());
   // Commands that failed with an SQL error in an earlier attempt, with that
   // error as their final answer; later attempts leave them out.
   std::vector<std::optional<WriteOutcome>> failed(n);
@@ -202,7 +203,9 @@ void Writer::RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& out
       s->BindInt(2, kIdempotencySweepMax);
       swept = s->Step() == SQLITE_DONE;
     }
-    if (swept && st_->commit.Run("commit")) return;
+    if (swept && st_->commit.Run("commit")) {
+      return sqlite3_total_changes64(db_.get()) != changes_before;
+    }
     RollbackBatch();
     break;
   }
@@ -215,6 +218,7 @@ void Writer::RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& out
                                                            "later"),
                                                 std::nullopt});
   }
+  return false;
 }
 
 WriteOutcome Writer::Execute(const Command& cmd) {

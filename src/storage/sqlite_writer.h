@@ -27,8 +27,11 @@ class Writer {
 
   // Executes `cmds` in one transaction. outcomes[i] is cmds[i]'s outcome;
   // none is final until this returns (COMMIT done, or every outcome replaced
-  // by kOverloaded when the transaction could not be made durable).
-  void RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& outcomes);
+  // by kOverloaded when the transaction could not be made durable). True
+  // when the committed transaction changed rows, i.e. there is something
+  // to make durable; false when every command was refused or the batch
+  // failed as a whole.
+  bool RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& outcomes);
 
   // The write connection, for hooks that must see its commits.
   sqlite3* connection() const { return db_.get(); }
