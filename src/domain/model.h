@@ -90,6 +90,7 @@ struct Usage {
   Instant end = 0;
   std::int64_t quantity = 0;
   Instant expires_at = kForever;
+  bool operator==(const Usage&) const = default;
 };
 
 }  // namespace bookd::domain

@@ -28,6 +28,10 @@ class ReadConn {
   Result<std::vector<domain::Usage>> Usages(const std::string& tenant,
                                             const std::string& resource_id, domain::Interval span,
                                             domain::Instant now);
+  Result<std::vector<ResourceUsages>> ResourcesWithUsages(const std::string& tenant,
+                                                          std::span<const std::string> ids,
+                                                          domain::Interval span,
+                                                          domain::Instant now);
   Result<Booking> GetBooking(const std::string& tenant, const std::string& id);
   Result<Page<Booking>> ListBookings(const std::string& tenant, const BookingQuery& q,
                                      domain::Instant now);

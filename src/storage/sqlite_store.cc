@@ -166,6 +166,14 @@ class SqliteStore final : public Store {
     if (!conn) return std::move(conn).error();
     return (*conn)->Usages(tenant, resource_id, span, now);
   }
+  Result<std::vector<ResourceUsages>> ResourcesWithUsages(const std::string& tenant,
+                                                          std::span<const std::string> ids,
+                                                          domain::Interval span,
+                                                          Instant now) override {
+    auto conn = Reader();
+    if (!conn) return std::move(conn).error();
+    return (*conn)->ResourcesWithUsages(tenant, ids, span, now);
+  }
   Result<Booking> GetBooking(const std::string& tenant, const std::string& id) override {
     auto conn = Reader();
     if (!conn) return std::move(conn).error();

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -177,6 +178,13 @@ struct StoreStats {
   std::uint64_t queue_depth = 0;
 };
 
+// A resource and its usages that count over some span, for work that fans
+// out over many resources (search).
+struct ResourceUsages {
+  std::optional<Resource> resource;  // empty: no such resource in the tenant
+  std::vector<domain::Usage> usages;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -192,6 +200,14 @@ class Store {
   virtual Result<std::vector<domain::Usage>> Usages(const std::string& tenant,
                                                     const std::string& resource_id,
                                                     domain::Interval span, Instant now) = 0;
+  // GetResource and Usages for each of `ids`, in order. The default calls
+  // them one by one; a backend may read them all in one snapshot, which on
+  // SQLite also spares a read transaction (and its shared-memory lock) per
+  // call.
+  virtual Result<std::vector<ResourceUsages>> ResourcesWithUsages(const std::string& tenant,
+                                                                  std::span<const std::string> ids,
+                                                                  domain::Interval span,
+                                                                  Instant now);
 
   virtual Result<Booking> GetBooking(const std::string& tenant, const std::string& id) = 0;
   virtual Result<Page<Booking>> ListBookings(const std::string& tenant, const BookingQuery& q,

@@ -467,6 +467,42 @@ TEST_P(StoreConformance, HalfOpenIntervalsThatTouchDoNotConflict) {
             Errc::kUnavailable);
 }
 
+// Goal: the batched read that search uses answers, for every id and in
+// order, what GetResource and Usages answer one by one (and nothing for an
+// id that is not a resource of the tenant).
+TEST_P(StoreConformance, ResourcesWithUsagesMatchesTheSingleReads) {
+  AddResource("a", 5);
+  AddResource("b", 5);
+  BookingOf(Exec(*store_, MakeBooking({At("a", kT0 + kHour, kT0 + 2 * kHour, 2)})));
+  BookingOf(Exec(*store_, MakeBooking({At("a", kT0 + 3 * kHour, kT0 + 4 * kHour, 1)})));
+  BookingOf(Exec(*store_, MakeBooking({At("b", kT0 + 9 * kHour, kT0 + 10 * kHour, 3)})));
+  BookingOf(Exec(*store_, MakeBooking({At("b", kT0 + 30 * kHour, kT0 + 31 * kHour, 1)})));
+
+  const std::vector<std::string> ids = {"b", "missing", "a", "b"};
+  const domain::Interval span{kT0, kT0 + 24 * kHour};
+  auto all = store_->ResourcesWithUsages(kTenant, ids, span, kT0);
+  ASSERT_TRUE(all.ok()) << all.error().detail;
+  ASSERT_EQ(all->size(), ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    SCOPED_TRACE(ids[i]);
+    auto one = store_->GetResource(kTenant, ids[i]);
+    ASSERT_EQ((*all)[i].resource.has_value(), one.ok());
+    if (!one.ok()) continue;
+    EXPECT_EQ((*all)[i].resource->id, one->id);
+    EXPECT_EQ((*all)[i].resource->capacity, one->capacity);
+    auto usages = store_->Usages(kTenant, ids[i], span, kT0);
+    ASSERT_TRUE(usages.ok());
+    EXPECT_EQ((*all)[i].usages, *usages);
+  }
+  EXPECT_EQ((*all)[2].usages.size(), 2u);  // a: both bookings in the span
+  EXPECT_EQ((*all)[0].usages.size(), 1u);  // b: the second is after the span
+
+  // Another tenant's view of the same ids: nothing.
+  auto other = store_->ResourcesWithUsages("elsewhere", ids, span, kT0);
+  ASSERT_TRUE(other.ok());
+  for (const ResourceUsages& ru : *other) EXPECT_FALSE(ru.resource.has_value());
+}
+
 TEST_P(StoreConformance, HoldStopsCountingAtExpiresAtExactly) {
   AddResource("seat", 1);
   const Item slot = At("seat", kT0 + 10 * kHour, kT0 + 11 * kHour);
