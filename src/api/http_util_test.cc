@@ -81,6 +81,13 @@ TEST(StrictJson, RefusesWhatTheContractRefuses) {
   EXPECT_FALSE(ParseStrictJson("6300095e0000000303", doc).ok());
   EXPECT_FALSE(ParseStrictJson("{\"m\":[6300095e0000000303]}", doc).ok());
   EXPECT_TRUE(ParseStrictJson("1.5e300", doc).ok());
+  // A lone low surrogate escape, which RapidJSON 1.1 turns into bytes that are
+  // not UTF-8 (found by fuzzing), in a value and in a member name; a proper
+  // pair and the characters around the surrogate range stay accepted.
+  EXPECT_FALSE(ParseStrictJson("\"a\\udD00e9\"", doc).ok());
+  EXPECT_FALSE(ParseStrictJson("{\"\\uDFFF\":1}", doc).ok());
+  EXPECT_FALSE(ParseStrictJson("\"\\uD800\"", doc).ok());
+  EXPECT_TRUE(ParseStrictJson("\"\\uD83D\\uDE00 \\uD7FF \\uE000 \u00e9\"", doc).ok());
   EXPECT_EQ(PointerEscape("a/b~c"), "a~1b~0c");
 }
 

@@ -34,7 +34,8 @@ constexpr std::size_t kFieldErrorsMax = 100;
 constexpr std::array<const char*, 7> kDayNames = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 // Forwards SAX events to the document being built, stopping the parse as soon
-// as the nesting is too deep or a string holds a NUL.
+// as the nesting is too deep, a string holds a NUL, or a string holds a UTF-16
+// surrogate on its own.
 template <class Next>
 class GuardHandler {
  public:
@@ -55,9 +56,11 @@ class GuardHandler {
   }
   bool RawNumber(const char* s, SizeType n, bool copy) { return next_.RawNumber(s, n, copy); }
   bool String(const char* s, SizeType n, bool copy) {
-    return NoNul(s, n) && next_.String(s, n, copy);
+    return Acceptable(s, n) && next_.String(s, n, copy);
   }
-  bool Key(const char* s, SizeType n, bool copy) { return NoNul(s, n) && next_.Key(s, n, copy); }
+  bool Key(const char* s, SizeType n, bool copy) {
+    return Acceptable(s, n) && next_.Key(s, n, copy);
+  }
   bool StartObject() { return Enter() && next_.StartObject(); }
   bool EndObject(SizeType n) {
     --depth_;
@@ -71,6 +74,7 @@ class GuardHandler {
 
   bool too_deep() const { return too_deep_; }
   bool nul() const { return nul_; }
+  bool surrogate() const { return surrogate_; }
   bool too_big() const { return too_big_; }
 
  private:
@@ -78,15 +82,24 @@ class GuardHandler {
     if (++depth_ > kJsonDepthMax) too_deep_ = true;
     return !too_deep_;
   }
-  bool NoNul(const char* s, SizeType n) {
+  // The raw bytes were validated as UTF-8, but RapidJSON 1.1 decodes a lone
+  // \uDC00-\uDFFF escape into the bytes of that surrogate code point
+  // (ED B0-BF xx), which is not UTF-8 and could not be written back.
+  bool Acceptable(const char* s, SizeType n) {
     if (std::memchr(s, 0, n) != nullptr) nul_ = true;
-    return !nul_;
+    for (SizeType i = 0; i + 1 < n && !surrogate_; ++i) {
+      const auto lead = static_cast<unsigned char>(s[i]);
+      const auto next = static_cast<unsigned char>(s[i + 1]);
+      if (lead == 0xED && next >= 0xA0) surrogate_ = true;
+    }
+    return !nul_ && !surrogate_;
   }
 
   Next& next_;
   int depth_ = 0;
   bool too_deep_ = false;
   bool nul_ = false;
+  bool surrogate_ = false;
   bool too_big_ = false;
 };
 
@@ -96,6 +109,7 @@ struct Generator {
   rapidjson::ParseResult result;
   bool too_deep = false;
   bool nul = false;
+  bool surrogate = false;
   bool too_big = false;
 
   bool operator()(rapidjson::Document& doc) {
@@ -106,6 +120,7 @@ struct Generator {
     result = reader.Parse<kParseFlags>(in, guard);
     too_deep = guard.too_deep();
     nul = guard.nul();
+    surrogate = guard.surrogate();
     too_big = guard.too_big();
     return !result.IsError();
   }
@@ -424,13 +439,17 @@ Status ParseStrictJson(std::string_view body, rapidjson::Document& doc) {
   if (body.find('\0') != std::string_view::npos) {
     return MakeError(Errc::kBadRequest, "the body holds a NUL byte");
   }
-  Generator gen{body, {}, false, false, false};
+  Generator gen{body, {}, false, false, false, false};
   doc.Populate(gen);
   if (gen.too_deep) {
     return MakeError(Errc::kBadRequest,
                      "the JSON nests deeper than " + std::to_string(kJsonDepthMax) + " levels");
   }
   if (gen.nul) return MakeError(Errc::kBadRequest, "a JSON string holds a NUL character");
+  if (gen.surrogate) {
+    return MakeError(Errc::kBadRequest,
+                     "a JSON string holds an unpaired UTF-16 surrogate (\\uD800 to \\uDFFF)");
+  }
   if (gen.too_big) return MakeError(Errc::kBadRequest, "a JSON number is too large for a double");
   if (gen.result.IsError()) {
     return MakeError(Errc::kBadRequest, std::string("malformed JSON: ") +
