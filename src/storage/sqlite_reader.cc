@@ -213,17 +213,7 @@ Result<std::vector<ResourceUsages>> ReadConn::ResourcesWithUsages(const std::str
   // threads searching side by side contend for).
   ReadTxn txn(st_->begin, st_->end);
   if (!txn.ok()) return SqlError(db_.get(), "begin read");
-  std::vector<ResourceUsages> out(ids.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    auto r = GetResource(tenant, ids[i]);
-    if (!r.ok() && r.error().code == Errc::kNotFound) continue;
-    if (!r.ok()) return std::move(r).error();
-    auto usages = Usages(tenant, ids[i], span, now);
-    if (!usages.ok()) return std::move(usages).error();
-    out[i].resource = std::move(*r);
-    out[i].usages = std::move(*usages);
-  }
-  return out;
+  return ReadEachResourceWithUsages(*this, tenant, ids, span, now);
 }
 
 // ---- Bookings ---------------------------------------------------------------

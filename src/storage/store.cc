@@ -32,17 +32,7 @@ Result<Tenant> NewTenant(const std::string& id, const std::string& name, Instant
 Result<std::vector<ResourceUsages>> Store::ResourcesWithUsages(const std::string& tenant,
                                                                std::span<const std::string> ids,
                                                                domain::Interval span, Instant now) {
-  std::vector<ResourceUsages> out(ids.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    auto r = GetResource(tenant, ids[i]);
-    if (!r.ok() && r.error().code == Errc::kNotFound) continue;
-    if (!r.ok()) return std::move(r).error();
-    auto usages = Usages(tenant, ids[i], span, now);
-    if (!usages.ok()) return std::move(usages).error();
-    out[i].resource = std::move(*r);
-    out[i].usages = std::move(*usages);
-  }
-  return out;
+  return ReadEachResourceWithUsages(*this, tenant, ids, span, now);
 }
 
 Result<Tenant> Store::CreateTenant(const std::string& /*id*/, const std::string& /*name*/) {

@@ -185,6 +185,26 @@ struct ResourceUsages {
   std::vector<domain::Usage> usages;
 };
 
+// ResourcesWithUsages by one GetResource and one Usages call per id on
+// `reads` (a Store, or a backend's connection inside a snapshot it holds).
+template <class Reads>
+Result<std::vector<ResourceUsages>> ReadEachResourceWithUsages(Reads& reads,
+                                                               const std::string& tenant,
+                                                               std::span<const std::string> ids,
+                                                               domain::Interval span, Instant now) {
+  std::vector<ResourceUsages> out(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto r = reads.GetResource(tenant, ids[i]);
+    if (!r.ok() && r.error().code == Errc::kNotFound) continue;
+    if (!r.ok()) return std::move(r).error();
+    auto usages = reads.Usages(tenant, ids[i], span, now);
+    if (!usages.ok()) return std::move(usages).error();
+    out[i].resource = std::move(*r);
+    out[i].usages = std::move(*usages);
+  }
+  return out;
+}
+
 class Store {
  public:
   virtual ~Store() = default;
