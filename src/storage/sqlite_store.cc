@@ -237,7 +237,7 @@ class SqliteStore final : public Store {
   // once it returns Ok.
   Status SyncWal();
   // Runs the `done` of every command, after forgetting their idempotency keys.
-  void Answer(std::vector<Finished>& finished);
+  void Answer(Finished& finished);
   void RecordBatch(std::size_t size);
   Result<ReadConn*> Reader();
 
@@ -319,8 +319,7 @@ void SqliteStore::WriterLoop() {
                              [](const WriteOutcome& o) { return o.replay.has_value(); });
     RecordBatch(batch.size());
 
-    std::vector<Finished> finished;
-    finished.push_back(Finished{std::move(batch), std::move(outcomes)});
+    Finished finished{std::move(batch), std::move(outcomes)};
     batch = {};
     outcomes = {};
     if (!options_.pipelined_sync || !needs_sync) {
@@ -335,7 +334,7 @@ void SqliteStore::WriterLoop() {
     // a bounded backlog keeps the writer from running far ahead of the disk.
     std::unique_lock lock(sync_mu_);
     sync_room_.wait(lock, [this] { return to_sync_.size() < kSyncBacklogMax; });
-    to_sync_.push_back(std::move(finished.front()));
+    to_sync_.push_back(std::move(finished));
     lock.unlock();
     sync_wake_.notify_one();
   }
@@ -364,7 +363,7 @@ void SqliteStore::SyncLoop() {
         }
       }
     }
-    Answer(group);
+    for (Finished& f : group) Answer(f);
     group.clear();
   }
 }
@@ -384,17 +383,15 @@ Status SqliteStore::SyncWal() {
   return Ok{};
 }
 
-void SqliteStore::Answer(std::vector<Finished>& finished) {
+void SqliteStore::Answer(Finished& finished) {
   {
     std::lock_guard lock(mu_);
-    for (const Finished& f : finished) {
-      for (const Command& cmd : f.cmds) {
-        if (cmd.idempotency) in_flight_.erase(InFlightKey(*cmd.idempotency));
-      }
+    for (const Command& cmd : finished.cmds) {
+      if (cmd.idempotency) in_flight_.erase(InFlightKey(*cmd.idempotency));
     }
   }
-  for (Finished& f : finished) {
-    for (std::size_t i = 0; i < f.cmds.size(); ++i) f.cmds[i].done(std::move(f.outcomes[i]));
+  for (std::size_t i = 0; i < finished.cmds.size(); ++i) {
+    finished.cmds[i].done(std::move(finished.outcomes[i]));
   }
 }
 
