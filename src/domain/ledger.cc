@@ -50,10 +50,40 @@ Ledger& Ledger::operator=(const Ledger& other) {
     by_booking_.emplace(entry.booking_id, it);
   }
   longest_ = other.longest_;
+  ++version_;
+  return *this;
+}
+
+Ledger::Ledger(Ledger&& other) noexcept { *this = std::move(other); }
+
+Ledger& Ledger::operator=(Ledger&& other) noexcept {
+  if (this == &other) return *this;
+  // Node-based containers keep their nodes, so by_booking_'s iterators stay valid.
+  by_start_ = std::move(other.by_start_);
+  by_booking_ = std::move(other.by_booking_);
+  longest_ = other.longest_;
+  ++version_;
+  other.by_start_.clear();
+  other.by_booking_.clear();
+  other.longest_ = 0;
+  ++other.version_;
   return *this;
 }
 
 std::int64_t Ledger::PeakUsage(Interval span, Instant now) const {
+  // `now` before `from` means the clock went back: a hold the memo saw
+  // expire would count again, so the memo does not answer.
+  if (memo_.version == version_ && memo_.span == span && memo_.from <= now && now < memo_.until) {
+    return memo_.peak;
+  }
+  Instant until = kForever;
+  const std::int64_t peak = SweepPeak(span, now, &until);
+  memo_ = PeakMemo{version_, span, now, until, peak};
+  return peak;
+}
+
+std::int64_t Ledger::SweepPeak(Interval span, Instant now, Instant* until) const {
+  *until = kForever;
   if (span.start >= span.end || by_start_.empty()) return 0;
 
   thread_local EndHeap ends;
@@ -74,6 +104,7 @@ std::int64_t Ledger::PeakUsage(Interval span, Instant now) const {
     }
     in_use += u.quantity;
     peak = std::max(peak, in_use);
+    *until = std::min(*until, u.expires_at);
     ends.emplace_back(u.end, u.quantity);
     std::push_heap(ends.begin(), ends.end(), later_end);
   }
@@ -87,17 +118,20 @@ void Ledger::Add(const std::string& booking_id, const Usage& u) {
   auto it = by_start_.emplace(u.start, Entry{booking_id, u});
   by_booking_.emplace(booking_id, it);
   longest_ = std::max(longest_, u.end - u.start);
+  ++version_;
 }
 
 void Ledger::Remove(const std::string& booking_id) {
   auto [first, last] = by_booking_.equal_range(booking_id);
   for (auto i = first; i != last; ++i) by_start_.erase(i->second);
   by_booking_.erase(first, last);
+  ++version_;
 }
 
 void Ledger::SetExpiry(const std::string& booking_id, Instant expires_at) {
   auto [first, last] = by_booking_.equal_range(booking_id);
   for (auto i = first; i != last; ++i) i->second->second.usage.expires_at = expires_at;
+  ++version_;
 }
 
 void Ledger::Prune(Instant before, Instant now) {
@@ -119,6 +153,7 @@ void Ledger::Prune(Instant before, Instant now) {
     it = by_start_.erase(it);
   }
   longest_ = longest;
+  ++version_;
 }
 
 std::vector<Usage> Ledger::Overlapping(Interval span, Instant now) const {

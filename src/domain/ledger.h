@@ -10,6 +10,11 @@
 // Fits() (or CheckItems, which uses PeakUsage) is the only gate. The ledger
 // does not know the capacity, so Add() cannot re-check the invariant; it
 // checks in release builds too that each usage is well formed.
+//
+// A ledger belongs to one thread, even when const: PeakUsage remembers its
+// last answer. In a flash sale thousands of requests ask a sold-out resource
+// about the same span; from the second on, the answer costs a comparison
+// instead of a sweep over every booking of the sale.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +33,9 @@ class Ledger {
   // Copies rebuild the booking index, whose iterators point into by_start_.
   Ledger(const Ledger& other);
   Ledger& operator=(const Ledger& other);
-  Ledger(Ledger&&) = default;
-  Ledger& operator=(Ledger&&) = default;
+  // Moves leave the source empty, its memo forgotten.
+  Ledger(Ledger&& other) noexcept;
+  Ledger& operator=(Ledger&& other) noexcept;
 
   // True when `quantity` more units fit under `capacity` throughout `span`.
   bool Fits(Interval span, std::int64_t quantity, std::int64_t capacity, Instant now) const {
@@ -39,6 +45,9 @@ class Ledger {
   // The highest number of units in use at any instant of `span`, counting
   // only usages that count at `now` (expires_at > now).
   std::int64_t PeakUsage(Interval span, Instant now) const;
+  // The sweep behind PeakUsage, without the memo; `until` receives the first
+  // instant after `now` at which a usage it counted stops counting.
+  std::int64_t SweepPeak(Interval span, Instant now, Instant* until) const;
 
   // Adds the items of booking `booking_id` on this resource.
   void Add(const std::string& booking_id, const Usage& u);
@@ -66,6 +75,18 @@ class Ledger {
   std::multimap<Instant, Entry> by_start_;
   std::unordered_multimap<std::string, std::multimap<Instant, Entry>::iterator> by_booking_;
   Instant longest_ = 0;  // the longest usage ever added; bounds the scan left of span.start
+
+  // PeakUsage's last answer: `peak` for `span` at every `now` in
+  // [from, until), as long as the ledger is still at `version`.
+  struct PeakMemo {
+    std::uint64_t version = 0;  // 0: empty (version_ starts at 1)
+    Interval span;
+    Instant from = 0;
+    Instant until = 0;
+    std::int64_t peak = 0;
+  };
+  std::uint64_t version_ = 1;  // bumped by every change of the entries
+  mutable PeakMemo memo_;
 };
 
 }  // namespace bookd::domain

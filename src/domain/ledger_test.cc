@@ -1,7 +1,9 @@
 // Goal: the ledger's peak usage is exact for half-open intervals and hold
 // expiry, finds long usages that start far left of the span, and keeps its
-// indexes consistent through Remove, SetExpiry, Prune and copies. Method:
-// boundary cases by hand, then random ledgers against a per-second count.
+// indexes consistent through Remove, SetExpiry, Prune and copies; its memo
+// of the last answer never outlives a change or an expiry. Method: boundary
+// cases by hand, then random ledgers and random histories against a
+// per-second count.
 #include "domain/ledger.h"
 
 #include <gtest/gtest.h>
@@ -141,6 +143,100 @@ TEST(Ledger, MatchesPerSecondCountOnRandomData) {
         overlapping += u.start < span.end && u.end > span.start && u.expires_at > now;
       }
       ASSERT_EQ(l.Overlapping(span, now).size(), span.start < span.end ? overlapping : 0u);
+    }
+  }
+}
+
+std::int64_t PeakByCounting(const std::vector<std::pair<std::string, Usage>>& all, Interval span,
+                            Instant now) {
+  std::int64_t peak = 0;
+  for (Instant t = span.start; t < span.end; ++t) {
+    std::int64_t used = 0;
+    for (const auto& [id, u] : all) {
+      if (u.start <= t && t < u.end && u.expires_at > now) used += u.quantity;
+    }
+    peak = std::max(peak, used);
+  }
+  return peak;
+}
+
+TEST(Ledger, RepeatedSpanSeesEveryChange) {
+  Ledger l;
+  const Interval span{100, 200};
+  l.Add("a", U(100, 200, 2));
+  EXPECT_EQ(l.PeakUsage(span, 0), 2);
+  l.Add("b", U(150, 160, 3, /*expires_at=*/40));
+  EXPECT_EQ(l.PeakUsage(span, 0), 5);   // after Add
+  EXPECT_EQ(l.PeakUsage(span, 39), 5);  // the hold still counts
+  EXPECT_EQ(l.PeakUsage(span, 40), 2);  // and stops at its expiry
+  EXPECT_EQ(l.PeakUsage(span, 10), 5);  // a clock that went back sees it again
+  l.SetExpiry("b", kForever);
+  EXPECT_EQ(l.PeakUsage(span, 50), 5);  // after SetExpiry
+  l.Remove("a");
+  EXPECT_EQ(l.PeakUsage(span, 50), 3);  // after Remove
+  l.Prune(/*before=*/170, 50);
+  EXPECT_EQ(l.PeakUsage(span, 50), 0);  // after Prune
+  Ledger m;
+  m.Add("c", U(100, 200, 7));
+  EXPECT_EQ(m.PeakUsage(span, 50), 7);
+  l = m;
+  EXPECT_EQ(l.PeakUsage(span, 50), 7);  // after a copy
+  Ledger n = std::move(m);
+  EXPECT_EQ(n.PeakUsage(span, 50), 7);
+  EXPECT_EQ(m.PeakUsage(span, 50), 0);  // NOLINT(bugprone-use-after-move): moved-from is empty
+}
+
+TEST(Ledger, MemoMatchesPerSecondCountOverRandomHistories) {
+  std::mt19937 rng(7);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const Interval spans[] = {{10, 50}, {40, 60}, {0, 100}};
+  for (int round = 0; round < 200; ++round) {
+    Ledger l;
+    std::vector<std::pair<std::string, Usage>> all;
+    Instant now = 0;
+    for (int step = 0; step < 60; ++step) {
+      const std::string id = "b" + std::to_string(pick(0, 5));
+      switch (pick(0, 9)) {
+        case 0: {
+          Instant start = pick(0, 90);
+          Usage u =
+              U(start, start + pick(1, 30), pick(1, 3), pick(0, 1) ? now + pick(1, 20) : kForever);
+          l.Add(id, u);
+          all.emplace_back(id, u);
+          break;
+        }
+        case 1:
+          l.Remove(id);
+          std::erase_if(all, [&](const auto& e) { return e.first == id; });
+          break;
+        case 2: {
+          Instant expires_at = pick(0, 1) ? kForever : now + pick(0, 10);
+          l.SetExpiry(id, expires_at);
+          for (auto& [i, u] : all) {
+            if (i == id) u.expires_at = expires_at;
+          }
+          break;
+        }
+        case 3: {
+          Instant before = pick(0, 60);
+          l.Prune(before, now);
+          std::erase_if(all, [&](const auto& e) {
+            return e.second.end <= before || e.second.expires_at <= now;
+          });
+          break;
+        }
+        case 4:
+          now = std::max<Instant>(0, now - pick(0, 5));  // the clock steps back
+          break;
+        default:
+          now += pick(0, 3);
+          break;
+      }
+      // One span per step, so that the memo is asked again after most changes.
+      const Interval span = spans[pick(0, 2)];
+      ASSERT_EQ(l.PeakUsage(span, now), PeakByCounting(all, span, now))
+          << "round " << round << " step " << step << " span [" << span.start << "," << span.end
+          << ") now " << now;
     }
   }
 }
