@@ -133,10 +133,13 @@ Result<std::unique_ptr<ReadConn>> ReadConn::Open(const std::string& path, int bu
   if (auto s = ConfigureConnection(*db); !s) return std::move(s).error();
   // A reader begins nearly every read transaction after the writer has
   // committed, and in WAL mode that discards the connection's whole page
-  // cache: with the writer's 64 MiB cache that discard walked a large hash
-  // table on every request. Readers keep a small cache and read through
-  // mmap instead.
-  if (auto s = db->Exec("PRAGMA cache_size=-1024"); !s) return std::move(s).error();
+  // cache and unmaps its memory map: with the writer's 64 MiB cache the
+  // discard walked a large hash table on every request, and with mmap every
+  // request paid a munmap, which interrupts every core the process runs on
+  // to flush its TLB. Readers keep a small cache and read with pread.
+  if (auto s = db->Exec("PRAGMA cache_size=-1024; PRAGMA mmap_size=0"); !s) {
+    return std::move(s).error();
+  }
   std::unique_ptr<ReadConn> conn(new ReadConn(std::move(*db), clock));
   if (auto s = conn->st_->Prepare(conn->db_); !s) return std::move(s).error();
   return conn;
