@@ -121,13 +121,17 @@ struct ReadConn::Statements {
   }
 };
 
-ReadConn::ReadConn(Db db, const domain::Clock& clock)
-    : db_(std::move(db)), clock_(clock), st_(std::make_unique<Statements>()) {}
+ReadConn::ReadConn(Db db, const domain::Clock& clock, std::shared_ptr<KeyEpoch> keys)
+    : db_(std::move(db)),
+      clock_(clock),
+      st_(std::make_unique<Statements>()),
+      key_epoch_(std::move(keys)) {}
 
 ReadConn::~ReadConn() = default;
 
 Result<std::unique_ptr<ReadConn>> ReadConn::Open(const std::string& path, int busy_timeout_ms,
-                                                 const domain::Clock& clock) {
+                                                 const domain::Clock& clock,
+                                                 std::shared_ptr<KeyEpoch> keys) {
   auto db = Db::Open(path, busy_timeout_ms);
   if (!db) return std::move(db).error();
   if (auto s = ConfigureConnection(*db); !s) return std::move(s).error();
@@ -140,7 +144,7 @@ Result<std::unique_ptr<ReadConn>> ReadConn::Open(const std::string& path, int bu
   if (auto s = db->Exec("PRAGMA cache_size=-1024; PRAGMA mmap_size=0"); !s) {
     return std::move(s).error();
   }
-  std::unique_ptr<ReadConn> conn(new ReadConn(std::move(*db), clock));
+  std::unique_ptr<ReadConn> conn(new ReadConn(std::move(*db), clock, std::move(keys)));
   if (auto s = conn->st_->Prepare(conn->db_); !s) return std::move(s).error();
   return conn;
 }
@@ -312,6 +316,27 @@ Result<Page<Booking>> ReadConn::ListBookings(const std::string& tenant, const Bo
 // ---- Keys -------------------------------------------------------------------
 
 Result<ApiKey> ReadConn::FindKey(const std::string& secret_hash) {
+  if (!key_epoch_) return ReadKey(secret_hash);
+  // Bounds what a revocation made outside bookd can go unseen for.
+  constexpr auto kKeyRereadAfter = std::chrono::seconds(1);
+  constexpr std::size_t kCachedKeysMax = 4096;
+  const std::uint64_t epoch = key_epoch_->Load();  // before the read: see key_epoch.h
+  const auto now = std::chrono::steady_clock::now();
+  if (auto it = keys_.find(secret_hash); it != keys_.end()) {
+    if (it->second.epoch == epoch && now - it->second.read_at < kKeyRereadAfter) {
+      return it->second.key;
+    }
+    keys_.erase(it);
+  }
+  auto key = ReadKey(secret_hash);
+  if (key) {
+    if (keys_.size() >= kCachedKeysMax) keys_.clear();
+    keys_.emplace(secret_hash, CachedKey{epoch, now, *key});
+  }
+  return key;
+}
+
+Result<ApiKey> ReadConn::ReadKey(const std::string& secret_hash) {
   StmtUse s(st_->key_find);
   s->BindText(1, secret_hash);
   const int rc = s->Step();
@@ -364,7 +389,10 @@ Status ReadConn::RevokeKey(const std::string& id) {
     s->BindInt(2, clock_.Now());
     if (s->Step() != SQLITE_DONE) return SqlError(db_.get(), "revoke key");
   }
-  if (sqlite3_changes(db_.get()) > 0) return Ok{};
+  if (sqlite3_changes(db_.get()) > 0) {
+    if (key_epoch_) key_epoch_->Bump();  // after the COMMIT: see key_epoch.h
+    return Ok{};
+  }
   StmtUse s(st_->key_exists);
   s->BindText(1, id);
   const int rc = s->Step();

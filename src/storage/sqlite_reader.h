@@ -4,13 +4,22 @@
 // every batch committed before it began. Key and tenant administration also runs here:
 // it is rare and synchronous, and SQLite's write lock serializes it with the
 // writer.
+//
+// Key lookups are answered from a small cache of the connection's own, kept
+// exact by the database's KeyEpoch (key_epoch.h): every request needs its
+// key, and a read transaction per request costs more than the rest of its
+// authentication, because each one takes the WAL's shared-memory locks that
+// every other thread of the process wants too.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "domain/time.h"
+#include "storage/key_epoch.h"
 #include "storage/sqlite_db.h"
 #include "storage/store.h"
 
@@ -18,8 +27,10 @@ namespace bookd::storage {
 
 class ReadConn {
  public:
+  // `keys` null: every key lookup reads the database.
   static Result<std::unique_ptr<ReadConn>> Open(const std::string& path, int busy_timeout_ms,
-                                                const domain::Clock& clock);
+                                                const domain::Clock& clock,
+                                                std::shared_ptr<KeyEpoch> keys);
   ~ReadConn();
 
   Result<Resource> GetResource(const std::string& tenant, const std::string& id);
@@ -51,7 +62,14 @@ class ReadConn {
   // One listing statement per combination of filters (see ListBookings).
   static constexpr int kListVariants = 16;
 
-  ReadConn(Db db, const domain::Clock& clock);
+  struct CachedKey {
+    std::uint64_t epoch;
+    std::chrono::steady_clock::time_point read_at;
+    ApiKey key;
+  };
+
+  ReadConn(Db db, const domain::Clock& clock, std::shared_ptr<KeyEpoch> keys);
+  Result<ApiKey> ReadKey(const std::string& secret_hash);
   Status LoadItems(Booking& b);
   Result<Stmt*> ListStatement(int mask);
 
@@ -59,6 +77,8 @@ class ReadConn {
   const domain::Clock& clock_;
   std::unique_ptr<Statements> st_;
   std::array<Stmt, kListVariants> list_bookings_;
+  std::shared_ptr<KeyEpoch> key_epoch_;
+  std::unordered_map<std::string, CachedKey> keys_;  // by secret hash; valid keys only
 };
 
 }  // namespace bookd::storage

@@ -125,9 +125,11 @@ Error Overloaded(std::string detail) {
 class SqliteStore final : public Store {
  public:
   SqliteStore(const SqliteOptions& options, const domain::Clock& clock,
-              std::unique_ptr<Writer> writer, std::unique_ptr<Checkpointer> checkpointer)
+              std::unique_ptr<Writer> writer, std::unique_ptr<Checkpointer> checkpointer,
+              std::shared_ptr<KeyEpoch> key_epoch)
       : options_(options),
         clock_(clock),
+        key_epoch_(std::move(key_epoch)),
         checkpointer_(std::move(checkpointer)),
         writer_(std::move(writer)),
         buckets_(BatchSizeBounds().size() + 1) {
@@ -247,6 +249,7 @@ class SqliteStore final : public Store {
   // Read connections cached on other threads are keyed by id_ and dropped
   // once this token has expired (the store is closed).
   std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
+  const std::shared_ptr<KeyEpoch> key_epoch_;  // shared by this store's read connections
 
   std::mutex mu_;
   std::condition_variable wake_;
@@ -448,7 +451,7 @@ Result<ReadConn*> SqliteStore::Reader() {
     if (e.store_id == id_) return e.conn.get();
   }
   if (!alive_) return MakeError(Errc::kInternal, "storage: the store is closed");
-  auto conn = ReadConn::Open(options_.path, options_.busy_timeout_ms, clock_);
+  auto conn = ReadConn::Open(options_.path, options_.busy_timeout_ms, clock_, key_epoch_);
   if (!conn) return std::move(conn).error();
   entries.push_back(Entry{id_, alive_, std::move(*conn)});
   return entries.back().conn.get();
@@ -480,8 +483,10 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
     if (!c) return std::move(c).error();
     checkpointer = std::move(*c);
   }
-  return std::unique_ptr<Store>(
-      new SqliteStore(o, clock, std::move(*writer), std::move(checkpointer)));
+  auto key_epoch = KeyEpoch::Open(o.path + "-keys");
+  if (!key_epoch) return std::move(key_epoch).error();
+  return std::unique_ptr<Store>(new SqliteStore(o, clock, std::move(*writer),
+                                                std::move(checkpointer), std::move(*key_epoch)));
 }
 
 }  // namespace bookd::storage

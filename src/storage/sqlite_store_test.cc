@@ -1,6 +1,6 @@
 // SQLite-specific behaviour that the conformance suite cannot express:
-// fault injection through a trigger, the bounded queue, migrations, and the
-// private column encodings.
+// fault injection through a trigger, the bounded queue, migrations, the key
+// cache across stores of one file, and the private column encodings.
 #include "storage/sqlite_store.h"
 
 #include <gtest/gtest.h>
@@ -228,6 +228,30 @@ TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
   auto s = OpenSqliteStore(options_, clock_);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().detail.find("newer"), std::string::npos);
+}
+
+// Goal: a key revoked through one store (standing for another process, such
+// as `bookd keys revoke`) is refused at once by another store of the same
+// file that had the key in its cache, and the cache is really used. Method:
+// two stores, the key looked up in the first, revoked in the second, looked
+// up in the first again; then a key deleted behind the stores' back with
+// plain SQL, which only the cache can still answer.
+TEST_F(SqliteStoreTest, KeyCacheSeesRevocationsOfOtherStoresAtOnce) {
+  auto first = Open();
+  auto second = Open();
+  ASSERT_TRUE(first && second);
+  auto key = first->CreateKey(kTenant, Role::kBooking, "hash-k");
+  ASSERT_TRUE(key.ok());
+  ASSERT_TRUE(first->FindKey("hash-k").ok());
+  ASSERT_TRUE(second->RevokeKey(key->id).ok());
+  auto again = first->FindKey("hash-k");
+  ASSERT_FALSE(again.ok()) << "a revoked key was still accepted";
+  EXPECT_EQ(again.error().code, Errc::kNotFound);
+
+  ASSERT_TRUE(first->CreateKey(kTenant, Role::kAdmin, "hash-cached").ok());
+  ASSERT_TRUE(first->FindKey("hash-cached").ok());
+  Sql("DELETE FROM api_keys WHERE secret_hash = 'hash-cached'");
+  EXPECT_TRUE(first->FindKey("hash-cached").ok()) << "the lookup did not come from the cache";
 }
 
 TEST(Codec, HoursAndClosuresRoundTrip) {
