@@ -1,9 +1,9 @@
 // Routing and authentication. A request goes through, in order:
 //   1. the route table: unknown path 404, known path with another method 405
-//      (with Allow);
+//      (with Allow); HEAD is served as GET wherever GET is;
 //   2. the query string: malformed escapes 400, repeated parameters 422;
-//   3. for /v1 routes, the API key: looked up on every request, so a revoked
-//      key stops working at the next request (401); then the key's rate
+//   3. for /v1 routes, the API key: a revoked key stops working at the next
+//      request (401; the store sees to it, see Store::FindKey); then the key's rate
 //      limit (429 with Retry-After); a booking key may not write resources
 //      (403);
 //   4. the path id: percent-decoded; an id that cannot exist is 404;
@@ -92,12 +92,15 @@ bool Matches(std::string_view pattern, std::string_view path, std::string_view& 
   return false;
 }
 
+// Every route that answers GET answers HEAD too (RFC 9110, section 9.3.2):
+// HEAD is routed as GET, and the HTTP layer sends the headers without the body.
 std::string AllowHeader(const RouteInfo& info) {
   std::string allow;
   for (verb m : info.methods) {
     if (m == kNone) continue;
     if (!allow.empty()) allow += ", ";
     allow += std::string(bhttp::to_string(m));
+    if (m == verb::get) allow += ", HEAD";
   }
   return allow;
 }
@@ -180,6 +183,7 @@ void Api::Impl::Dispatch(http::Request&& req, const CallPtr& call) {
     return;
   }
   call->set_route(info->pattern);
+  if (req.method() == verb::head && Allows(*info, verb::get)) req.method(verb::get);
   if (!Allows(*info, req.method())) {
     http::Response res = ProblemResponse(
         MakeError(Errc::kMethodNotAllowed, "this route allows " + AllowHeader(*info) + " only"));

@@ -177,12 +177,24 @@ TEST_F(ApiTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
 
   Reply r = Send(bhttp::verb::delete_, "/v1/bookings");
   EXPECT_EQ(r.status(), 405);
-  EXPECT_EQ(r.header("Allow"), "GET, POST");
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD, POST");
   EXPECT_EQ(r.str("type"), "/problems/method_not_allowed");
 
   Reply confirm = Send(bhttp::verb::get, "/v1/bookings/abc/confirm");
   EXPECT_EQ(confirm.status(), 405);
   EXPECT_EQ(confirm.header("Allow"), "POST");
+}
+
+TEST_F(ApiTest, HeadIsAnsweredLikeGetWhereGetIs) {
+  Reply get = Send(bhttp::verb::get, "/openapi.json", "", {}, "");
+  Reply head = Send(bhttp::verb::head, "/openapi.json", "", {}, "");
+  EXPECT_EQ(get.status(), 200);
+  EXPECT_EQ(head.status(), 200);
+  EXPECT_EQ(head.header("Content-Type"), get.header("Content-Type"));
+  // Only a route without GET refuses HEAD.
+  Reply cancel = Send(bhttp::verb::head, "/v1/bookings/abc/cancel");
+  EXPECT_EQ(cancel.status(), 405);
+  EXPECT_EQ(cancel.header("Allow"), "POST");
 }
 
 TEST_F(ApiTest, OperationalRoutesNeedNoKey) {

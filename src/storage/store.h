@@ -234,6 +234,8 @@ class Store {
                                              Instant now) = 0;
 
   // Keys are looked up by the SHA-256 of the secret; the secret is never stored.
+  // A key revoked through any store of the same database (in any process) is
+  // not found by the next call.
   virtual Result<ApiKey> FindKey(const std::string& secret_hash) = 0;
   // kNotFound when `tenant` was never created; kConflict when the hash is taken.
   virtual Result<ApiKey> CreateKey(const std::string& tenant, Role role,

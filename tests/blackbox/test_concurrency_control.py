@@ -149,3 +149,20 @@ def test_patch_of_cancelled_booking_is_refused(admin, booker):
                      headers={"If-Match": f'"{r.json["version"]}"'})
     assert_problem(r, 409)
     assert booker.get(f"/v1/bookings/{b['id']}").json["status"] == "cancelled"
+
+
+def test_head_answers_like_get_without_a_body(admin, booker):
+    """RFC 9110: HEAD wherever GET is, with GET's headers (ETag, Content-Length) and no body."""
+    rid = create_resource(admin, capacity=1)["id"]
+    b = book(booker, rid)
+    path = f"/v1/bookings/{b['id']}"
+    get, head = booker.get(path), booker.request("HEAD", path)
+    assert get.status == head.status == 200, (get, head)
+    assert head.body == b"", head
+    assert head.etag == get.etag == f'"{b["version"]}"', (head.headers, get.headers)
+    assert head.header("Content-Length") == str(len(get.body)), head.headers
+    # The keep-alive connection still works after a bodiless answer.
+    assert booker.get(path).json["id"] == b["id"]
+    # A route without GET refuses HEAD and says what it takes.
+    r = booker.request("HEAD", f"{path}/cancel")
+    assert r.status == 405 and r.header("Allow") == "POST", r
