@@ -25,11 +25,11 @@ SCENARIOS="${SCENARIOS:-uniform flash}"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-release}"
 OUT_DIR="${OUT_DIR:-$BUILD_DIR/bench-results/ab-$(date -u +%Y%m%dT%H%M%SZ)}"
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'ab.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 (($# == 2)) || die "usage: bench/ab.sh BEFORE AFTER (two commits)"
-command -v curl >/dev/null || { log "installing curl"; apt-get install -y curl >/dev/null; }
+install_missing curl
 
 build_commit() {  # SHA TARGET... -> prints the build directory (bookd, bench/bookd-loadgen)
   local sha="$1" src="$BUILD_DIR/ab/$1/src" bin="$BUILD_DIR/ab/$1/build"
@@ -52,10 +52,6 @@ AFTER_DIR="$(build_commit "$AFTER" bookd bookd-loadgen)"
 LOADGEN="$AFTER_DIR/bench/bookd-loadgen"
 mkdir -p "$OUT_DIR"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 TMP="$(mktemp -d /tmp/bookd-ab.XXXXXX)"
 PID=""
 cleanup() {
@@ -71,8 +67,9 @@ run_side() {  # LABEL BINDIR SCENARIO: one fresh server, one loadgen run, one JS
   "$dir/bookd" serve --listen "127.0.0.1:$port" --db "$TMP/db/bench.db" \
     --threads "$BOOKD_THREADS" >"$TMP/out" 2>"$TMP/err" &
   PID=$!
-  for _ in $(seq 1 200); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
-  key="$(sed -n 's/^bootstrap admin key: //p' "$TMP/out" | head -1)"
+  # Its status is left unchecked: the bootstrap key below is what tells that the side started.
+  wait_http "http://127.0.0.1:$port/healthz" || true
+  key="$(bootstrap_key "$TMP/out")"
   [[ -n "$key" ]] || die "$label did not start: $(tail -5 "$TMP/err")"
   line="$("$LOADGEN" --target "127.0.0.1:$port" --scenario "$scenario" --key "$key" \
     --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --list-by all \

@@ -38,21 +38,8 @@ OUT_DIR="${OUT_DIR:-$BUILD_DIR/bench-results/pg-$(date -u +%Y%m%dT%H%M%SZ)}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 SQL="$ROOT/bench/pgbench_booking.sql"
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'pg_run.sh: %s\n' "$*" >&2; exit 1; }
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_http() {  # URL: waits up to 20 s for a 200
-  local url="$1"
-  for _ in $(seq 1 200); do
-    if curl -fs -o /dev/null "$url"; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---- build ------------------------------------------------------------------------------------
 if [[ "$SKIP_BUILD" != 1 ]]; then
@@ -63,7 +50,7 @@ fi
 BOOKD="$BUILD_DIR/bookd"
 LOADGEN="$BUILD_DIR/bench/bookd-loadgen"
 [[ -x "$BOOKD" && -x "$LOADGEN" ]] || die "missing $BOOKD or $LOADGEN"
-command -v curl >/dev/null || { log "installing curl"; apt-get install -y curl >/dev/null; }
+install_missing curl
 
 # ---- PostgreSQL and bookd ---------------------------------------------------------------------
 TMP="$(mktemp -d /tmp/bookd-pgbench.XXXXXX)"
@@ -83,7 +70,7 @@ DB_URL="${ADMIN_URL%/*}/bookd_bench"
 log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $DB_URL (fsync on)"
 
 "$BOOKD" migrate --db "$DB_URL" >"$TMP/migrate.log" 2>&1 || die "bookd migrate: $(cat "$TMP/migrate.log")"
-KEY="$("$BOOKD" keys create --role admin --db "$DB_URL" | tail -1)"
+KEY="$(create_admin_key "$BOOKD" "$DB_URL")"
 [[ -n "$KEY" ]] || die "no admin key for bookd"
 
 BOOKD_PORT="$(free_port)"

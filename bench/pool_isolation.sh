@@ -34,12 +34,8 @@ OUT_DIR="${OUT_DIR:-$BUILD_DIR/bench-results/pool-$(date -u +%Y%m%dT%H%M%SZ)}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 IDS="${IDS:-0}"
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'pool_isolation.sh: %s\n' "$*" >&2; exit 1; }
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ "$SKIP_BUILD" != 1 ]]; then
   log "building Release into $BUILD_DIR"
@@ -62,7 +58,7 @@ trap cleanup EXIT INT TERM
 
 log "building the data set"
 "$SEARCH_BENCH" --db "$TMP/search.db" --build-only >&2
-KEY="$("$BOOKD" keys create --role admin --db "$TMP/search.db" | tail -1)"
+KEY="$(create_admin_key "$BOOKD" "$TMP/search.db")"
 [[ -n "$KEY" ]] || die "no admin key"
 
 PORT="$(free_port)"
@@ -70,11 +66,7 @@ PORT="$(free_port)"
   --pool-threads "$POOL_THREADS" --pool-queue "$POOL_QUEUE" --connections-per-address 0 \
   >"$TMP/bookd.out" 2>"$TMP/bookd.err" &
 BOOKD_PID=$!
-for _ in $(seq 1 200); do
-  curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
-  sleep 0.1
-done
-curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" || die "bookd did not start: $(tail "$TMP/bookd.err")"
+wait_http "http://127.0.0.1:$PORT/healthz" || die "bookd did not start: $(tail "$TMP/bookd.err")"
 log "bookd on 127.0.0.1:$PORT: --threads $BOOKD_THREADS --pool-threads $POOL_THREADS --pool-queue $POOL_QUEUE"
 
 BOOKING="$(curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/v1/bookings?limit=1" |

@@ -35,21 +35,8 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build-release}"
 OUT_DIR="${OUT_DIR:-$BUILD_DIR/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_http() {  # URL: waits up to 20 s for a 200
-  local url="$1"
-  for _ in $(seq 1 200); do
-    if curl -fs -o /dev/null "$url"; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---- build ------------------------------------------------------------------------------------
 SOURCE_DIR="$ROOT"
@@ -77,8 +64,7 @@ LOADGEN="${LOADGEN:-$BINARY_DIR/bench/bookd-loadgen}"
 JSONBENCH="$BINARY_DIR/bench/bookd-json-bench"
 [[ -x "$BOOKD" && -x "$LOADGEN" ]] || die "missing $BOOKD or $LOADGEN"
 
-command -v nginx >/dev/null || { log "installing nginx"; apt-get install -y nginx >/dev/null; }
-command -v curl >/dev/null || { log "installing curl"; apt-get install -y curl >/dev/null; }
+install_missing nginx curl
 
 # ---- start the servers ------------------------------------------------------------------------
 TMP="$(mktemp -d /tmp/bookd-bench.XXXXXX)"
@@ -127,9 +113,9 @@ BOOKD_PORT="$(free_port)"
 BOOKD_PID=$!
 wait_http "http://127.0.0.1:$BOOKD_PORT/healthz" ||
   die "bookd did not start: $(tail -20 "$TMP/bookd.err")"
-KEY="$(sed -n 's/^bootstrap admin key: //p' "$TMP/bookd.out" | head -1)"
+KEY="$(bootstrap_key "$TMP/bookd.out")"
 if [[ -z "$KEY" ]]; then
-  KEY="$("$BOOKD" keys create --role admin --db "$TMP/bench.db" | tail -1)"
+  KEY="$(create_admin_key "$BOOKD" "$TMP/bench.db")"
 fi
 [[ -n "$KEY" ]] || die "no admin key for bookd"
 log "bookd on 127.0.0.1:$BOOKD_PORT, db $TMP/bench.db, $BOOKD_THREADS threads"

@@ -27,12 +27,8 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build-release}"
 OUT_DIR="${OUT_DIR:-$BUILD_DIR/bench-results/workers-$(date -u +%Y%m%dT%H%M%SZ)}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'workers.sh: %s\n' "$*" >&2; exit 1; }
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ "$SKIP_BUILD" != 1 ]]; then
   log "building Release into $BUILD_DIR"
@@ -59,14 +55,10 @@ for workers in 1 2; do
     --threads "$BOOKD_THREADS" --workers "$workers" --connections-per-address 0 \
     >"$TMP/w$workers/bookd.out" 2>"$TMP/w$workers/bookd.err" &
   PIDS+=($!)
-  for _ in $(seq 1 200); do
-    curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break
-    sleep 0.1
-  done
-  curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" ||
+  wait_http "http://127.0.0.1:$port/healthz" ||
     die "bookd --workers $workers did not start: $(tail "$TMP/w$workers/bookd.err")"
-  key="$(sed -n 's/^bootstrap admin key: //p' "$TMP/w$workers/bookd.out" | head -1)"
-  [[ -n "$key" ]] || key="$("$BOOKD" keys create --role admin --db "$TMP/w$workers/bench.db" | tail -1)"
+  key="$(bootstrap_key "$TMP/w$workers/bookd.out")"
+  [[ -n "$key" ]] || key="$(create_admin_key "$BOOKD" "$TMP/w$workers/bench.db")"
   [[ -n "$key" ]] || die "no admin key for --workers $workers"
   PORT[$workers]="$port"
   KEY[$workers]="$key"
