@@ -159,8 +159,8 @@ Api::~Api() {
 }
 
 void Api::Handle(http::Request&& req, const std::string& request_id, http::Respond respond) {
-  auto call = std::make_shared<Call>(std::string(req.method_string()), req.version(), request_id,
-                                     std::move(respond));
+  auto call =
+      std::make_shared<Call>(http::MethodLabel(req), req.version(), request_id, std::move(respond));
   Guarded(call, [&] { impl_->Dispatch(std::move(req), call); });
 }
 

@@ -133,6 +133,7 @@ class Connection final : public ConnectionBase,
   beast::flat_buffer buffer_;  // unparsed input, kept across pipelined requests
 
   Phase phase_ = Phase::kIdle;
+  Clock::time_point request_started_{};  // when the current request's first bytes were parsed
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point timer_expiry_ = Clock::time_point::max();
   bool timed_out_ = false;  // the watchdog cancelled I/O since the last SetDeadline
@@ -282,6 +283,7 @@ template <class Stream>
 awaitable<typename Connection<Stream>::Read> Connection<Stream>::ReadRequest(Parser& parser) {
   const Limits& limits = state_->limits;
   phase_ = Phase::kIdle;
+  request_started_ = {};
 
   // Each turn parses buffered input or reads more; the parser's limits and
   // `header_bytes` bound the bytes and the deadlines bound the time.
@@ -295,6 +297,7 @@ awaitable<typename Connection<Stream>::Read> Connection<Stream>::ReadRequest(Par
     if (buffer_.size() > 0) {
       error_code ec;
       const bool in_header = !parser.is_header_done();
+      if (request_started_ == Clock::time_point{}) request_started_ = Clock::now();
       const std::size_t n = parser.put(buffer_.data(), ec);
       buffer_.consume(n);
       if (in_header) {
@@ -416,6 +419,13 @@ awaitable<void> Connection<Stream>::Refuse(const Parser& parser, const Read& why
           MakeError(Errc::kBadRequest,
                     "malformed HTTP request" + (why.ec ? ": " + why.ec.message() : std::string())));
   }
+
+  // Counted like the answers of the API, under the route of no route; the
+  // method is "-" when the request line itself did not parse.
+  const Request& req = parser.get();
+  metrics::RecordRequest(req.method_string().empty() ? std::string("-") : MethodLabel(req),
+                         "unmatched", why.status,
+                         std::chrono::duration<double>(Clock::now() - request_started_).count());
 
   Response res{static_cast<bhttp::status>(why.status), 11};
   res.set(bhttp::field::content_type, "application/problem+json");

@@ -9,7 +9,7 @@ import re
 import socket
 import time
 
-from bbutil import HOST, Client, assert_problem
+from bbutil import HOST, Client, assert_problem, raw_exchange
 
 
 def metric(port, name, labels=""):
@@ -85,3 +85,34 @@ def test_rate_limit_is_off_by_default(server):
     admin = server.admin()
     for _ in range(100):
         assert admin.get("/v1/resources?limit=1").status == 200
+
+
+def test_answers_made_by_the_http_layer_are_counted(server_factory):
+    """400, 413 and 431 come from the HTTP layer before any route: /metrics counts them too,
+    under route "unmatched" (method "-" when the request line did not parse), and a method HTTP does
+    not know is one label, not one per name."""
+    srv = server_factory()
+
+    def requests(method, status):
+        try:
+            return metric(srv.port, "bookd_http_requests_total",
+                          f'{{method="{method}",route="unmatched",status="{status}"}}')
+        except AssertionError:  # not answered yet: no line
+            return 0.0
+
+    before = {k: requests(*k) for k in [("-", 400), ("GET", 431), ("POST", 413),
+                                         ("OTHER", 404)]}
+    assert raw_exchange(srv.port, b"GARBAGE\r\n\r\n").status == 400
+    big_header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (17 * 1024) + b"\r\n\r\n"
+    assert raw_exchange(srv.port, big_header).status == 431
+    big_body = b"POST /v1/resources HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n"
+    assert raw_exchange(srv.port, big_body).status == 413
+    for name in ("FROB", "FRAB"):
+        r = raw_exchange(srv.port, f"{name} /nowhere HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert r.status == 404, r
+    assert requests("-", 400) == before[("-", 400)] + 1
+    assert requests("GET", 431) == before[("GET", 431)] + 1
+    assert requests("POST", 413) == before[("POST", 413)] + 1
+    assert requests("OTHER", 404) == before[("OTHER", 404)] + 2
+    text = Client(srv.port, timeout=10).get("/metrics").body.decode()
+    assert 'method="FROB"' not in text and 'method="FRAB"' not in text
