@@ -60,7 +60,7 @@ class Supervisor {
     sfd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
     slots_.resize(o_.workers);
-    for (unsigned i = 0; i < o_.workers; ++i) slots_[i] = Spawn();
+    for (unsigned i = 0; i < o_.workers; ++i) FillSlot(i);
     Log("cluster_started", "workers=%u", o_.workers);
 
     while (!stopping_ || Alive() > 0) {
@@ -90,6 +90,16 @@ class Supervisor {
     }
     Log("worker_started", "pid=%d", pid);
     return Worker{pid, pipe_fds[0], false, false, Clock::now()};
+  }
+
+  // A slot whose fork failed (no memory, too many processes) is tried again
+  // later instead of staying empty for good.
+  void FillSlot(std::size_t i) {
+    slots_[i] = Spawn();
+    if (slots_[i].pid > 0) return;
+    Log("worker_spawn_failed", "slot=%zu errno=%d retry_in_ms=%lld", i, errno,
+        static_cast<long long>(o_.backoff_max.count()));
+    respawn_at_.push_back({i, Clock::now() + o_.backoff_max});
   }
 
   int Alive() const {
@@ -195,17 +205,21 @@ class Supervisor {
 
   void RespawnDue() {
     auto now = Clock::now();
+    std::vector<std::size_t> due;
     for (auto it = respawn_at_.begin(); it != respawn_at_.end();) {
       if (stopping_) {
         it = respawn_at_.erase(it);
       } else if (now >= it->second) {
-        // A rollover may have filled the slot meanwhile; spawning over it
-        // would lose track of that worker.
-        if (slots_[it->first].pid <= 0) slots_[it->first] = Spawn();
+        due.push_back(it->first);
         it = respawn_at_.erase(it);
       } else {
         ++it;
       }
+    }
+    // A rollover may have filled the slot meanwhile; spawning over it would
+    // lose track of that worker.
+    for (std::size_t i : due) {
+      if (slots_[i].pid <= 0) FillSlot(i);
     }
   }
 
@@ -214,11 +228,30 @@ class Supervisor {
   void ContinueRollover() {
     if (stopping_ || rollover_next_ >= slots_.size()) return;
     if (!rollover_new_) {
-      rollover_new_ = Spawn();
+      if (Clock::now() < rollover_retry_at_) return;
+      Worker w = Spawn();
+      if (w.pid <= 0) {
+        Log("rollover_spawn_failed", "errno=%d retry_in_ms=%lld", errno,
+            static_cast<long long>(o_.backoff_max.count()));
+        rollover_retry_at_ = Clock::now() + o_.backoff_max;
+        return;
+      }
+      rollover_new_ = w;
       return;
     }
     pollfd p{rollover_new_->ready_fd, POLLIN, 0};
-    if (rollover_new_->ready_fd < 0 || poll(&p, 1, 0) != 1) return;
+    if (rollover_new_->ready_fd < 0 || poll(&p, 1, 0) != 1) {
+      if (Clock::now() - rollover_new_->started < o_.ready_timeout) return;
+      // Stuck while starting: kill it (it serves nothing yet) and start
+      // another; the old worker of the slot keeps serving meanwhile.
+      Log("rollover_replacement_not_ready", "pid=%d", rollover_new_->pid);
+      kill(rollover_new_->pid, SIGKILL);
+      retiring_.push_back(rollover_new_->pid);
+      if (rollover_new_->ready_fd >= 0) close(rollover_new_->ready_fd);
+      rollover_new_.reset();
+      rollover_retry_at_ = Clock::now() + o_.backoff_min;
+      return;
+    }
     char byte;
     if (read(rollover_new_->ready_fd, &byte, 1) != 1) return;
     close(rollover_new_->ready_fd);
@@ -248,6 +281,7 @@ class Supervisor {
   Clock::time_point kill_at_{};
   std::size_t rollover_next_ = SIZE_MAX;
   std::optional<Worker> rollover_new_;
+  Clock::time_point rollover_retry_at_{};  // no replacement is started before
 };
 
 }  // namespace

@@ -6,6 +6,8 @@
 //   (none) --Spawn--> starting --ready byte on pipe--> running
 //   running --exit/crash--> (none) --backoff--> Spawn again     [counted in restarts]
 //   running --SIGHUP rollover--> old gets SIGTERM once its replacement is running
+//   replacement starting longer than ready_timeout --> SIGKILL, another replacement
+//   fork failed --> the slot (or the rollover) tries again after backoff_max
 //   any --SIGTERM/SIGINT to supervisor--> SIGTERM to all, wait, exit 0
 //
 // Invariants:
@@ -14,7 +16,8 @@
 //  2. During a SIGHUP rollover a worker is stopped only after its replacement
 //     has reported that it is accepting.
 //  3. A crashing worker is restarted with exponential backoff (bounded), so a
-//     worker that cannot start does not spin the machine.
+//     worker that cannot start does not spin the machine; no failure to start
+//     (a crash, a hang, a failed fork) leaves a slot or a rollover stuck.
 //  4. The supervisor never touches the database: it forks before any store is
 //     opened, so no SQLite handle crosses a fork.
 #pragma once
@@ -31,6 +34,9 @@ struct SupervisorOptions {
   std::chrono::seconds grace{10};  // SIGTERM to SIGKILL, per worker
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{10000};
+  // A rollover's replacement that is not accepting by then is killed and
+  // started again, so that one stuck start cannot stall the rollover.
+  std::chrono::milliseconds ready_timeout{30000};
 };
 
 // Runs in the child. `ready_fd` must get one byte written (see NotifyReady)
