@@ -405,3 +405,17 @@ class BookdServer:
 
     def booker(self):
         return self.client(self.booking_key)
+
+
+def key_id_for(listing_before, listing_after):
+    """The id of the key that appears in `after` but not in `before` (text or JSON output)."""
+    new_lines = [l for l in listing_after.splitlines()
+                 if l.strip() and l not in listing_before.splitlines()]
+    assert len(new_lines) == 1, f"expected one new key line, got {new_lines}"
+    line = new_lines[0].strip()
+    try:
+        return json.loads(line)["id"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    m = re.search(r"\bid[=:]\s*\"?([^\s\",]+)", line)
+    return m.group(1) if m else line.split()[0]

@@ -31,7 +31,7 @@ import uuid
 
 import pytest
 
-from bbutil import HOST, BookdServer, create_resource, list_all, max_overlap, ts
+from bbutil import HOST, BookdServer, Client, create_resource, key_id_for, list_all, max_overlap, ts
 
 THREADS = 32
 LOAD_S = 3.0
@@ -685,3 +685,26 @@ def test_sighup_during_rollover_leaves_no_extra_worker(cluster_factory):
     code = srv.stop()
     assert code == 0
     assert not any(alive(pid) for pid in worker_pids(srv, "worker_started"))
+
+
+def test_revoked_key_is_refused_by_every_worker_at_once(cluster_factory):
+    """Workers cache the keys they have seen; `bookd keys revoke` (another process) must still
+    reach every worker's cache before the next request. Each request goes on a new connection,
+    so the kernel spreads them over the workers."""
+    srv = cluster_factory(workers=2)
+    before = srv.cli("keys", "list").stdout
+    key = srv.create_key("booking")
+    key_id = key_id_for(before, srv.cli("keys", "list").stdout)
+
+    def statuses(n):
+        out = []
+        for _ in range(n):
+            c = Client(srv.port, key=key, timeout=10)
+            out.append(c.get("/v1/resources").status)
+            c.close()
+        return out
+
+    assert statuses(40) == [200] * 40  # every worker has the key in its cache by now
+    srv.cli("keys", "revoke", key_id)
+    after = statuses(40)
+    assert after == [401] * 40, f"a worker still accepted the revoked key: {after}"

@@ -5,7 +5,7 @@ import re
 import socket
 import time
 
-from bbutil import HOST, Client, assert_problem, create_resource, item
+from bbutil import HOST, Client, assert_problem, create_resource, item, key_id_for
 
 
 def metric_sum(text, name):
@@ -80,20 +80,6 @@ def test_request_id_echoed_and_generated(server):
     assert len(seen) == 3, "generated request ids repeat"
     r = Client(server.port).get("/v1/resources")
     assert r.status == 401 and r.header("X-Request-Id")
-
-
-def key_id_for(listing_before, listing_after):
-    """The id of the key that appears in `after` but not in `before` (text or JSON output)."""
-    new_lines = [l for l in listing_after.splitlines()
-                 if l.strip() and l not in listing_before.splitlines()]
-    assert len(new_lines) == 1, f"expected one new key line, got {new_lines}"
-    line = new_lines[0].strip()
-    try:
-        return json.loads(line)["id"]
-    except (ValueError, KeyError, TypeError):
-        pass
-    m = re.search(r"\bid[=:]\s*\"?([^\s\",]+)", line)
-    return m.group(1) if m else line.split()[0]
 
 
 def test_keys_list_and_revoke(server):
