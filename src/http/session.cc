@@ -392,7 +392,17 @@ awaitable<bool> Connection<Stream>::Answer(Request req) {
   error_code ec;
   co_await bhttp::async_write(stream_, res, Token(ec));
   response_.reset();
-  co_return !ec && keep_alive;
+  if (ec) co_return false;
+  if (keep_alive) co_return true;
+  // Closing a socket whose input was not all read makes the kernel send a
+  // reset, which can destroy this response before the client reads it: the
+  // rest of a pipeline after `Connection: close`, or requests still queued
+  // when the server drains. Linger instead, as after a refusal.
+  if (buffer_.size() > 0 || socket().available(ec) > 0) {
+    SetDeadline(Clock::now() + kFarewellTimeout);
+    co_await DiscardAndClose();
+  }
+  co_return false;
 }
 
 template <class Stream>

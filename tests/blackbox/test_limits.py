@@ -2,7 +2,8 @@
 
 Each test starts its own server with small limits, so that a few connections or requests
 reach them, and checks both the client's view (a closed connection, a 429 problem with
-Retry-After) and the counters in /metrics.
+Retry-After) and the counters in /metrics. Also how a connection that must close ends: with
+the answer and a clean end of stream, never a reset.
 """
 
 import re
@@ -116,3 +117,26 @@ def test_answers_made_by_the_http_layer_are_counted(server_factory):
     assert requests("OTHER", 404) == before[("OTHER", 404)] + 2
     text = Client(srv.port, timeout=10).get("/metrics").body.decode()
     assert 'method="FROB"' not in text and 'method="FRAB"' not in text
+
+
+def test_connection_close_with_unread_input_ends_cleanly(server):
+    """A client that asks to close but has already sent more (here a pipelined request with a
+    large body) must still read its answer and a clean end of stream: closing with unread input
+    makes the kernel reset the connection, which loses or garbles the answer (RFC 9112, 9.6)."""
+    body = b"x" * 200_000
+    sock = socket.create_connection((HOST, server.port), timeout=10)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                     b"POST /v1/bookings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        time.sleep(0.5)  # the server answers and closes before this client reads anything
+        data = b""
+        while True:
+            chunk = sock.recv(65536)  # a reset raises ConnectionResetError here
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+    assert data.count(b"HTTP/1.1 ") == 1, "the request after Connection: close was answered"
