@@ -997,19 +997,8 @@ Result<Booking> PgWriter::Batch::PatchBookingOp(const std::string& tenant, const
   if (found == bookings_.end())
     return MakeError(Errc::kNotFound, "no booking with id '" + c.id + "'");
   Booking b = found->second.b;
-  if (b.version != c.if_match) {
-    return MakeError(Errc::kPreconditionFailed,
-                     "the booking is at version " + std::to_string(b.version));
-  }
-  switch (domain::EffectiveStatus(b, now)) {
-    case domain::BookingStatus::kCancelled:
-      return MakeError(Errc::kInvalidTransition, "a cancelled booking cannot be changed");
-    case domain::BookingStatus::kExpired:
-      return MakeError(Errc::kHoldExpired, "the hold has expired; the booking cannot be changed");
-    case domain::BookingStatus::kHeld:
-    case domain::BookingStatus::kConfirmed:
-      break;
-  }
+  if (auto s = domain::CheckVersion(b, c.if_match); !s) return std::move(s).error();
+  if (auto s = domain::CheckPatchable(b, now); !s) return std::move(s).error();
 
   const std::vector<domain::Item> old_items = b.items;
   if (c.patch.items) {
@@ -1067,37 +1056,18 @@ Result<Booking> PgWriter::Batch::TransitionOp(const std::string& tenant, const T
   auto found = bookings_.find(key);
   if (found == bookings_.end())
     return MakeError(Errc::kNotFound, "no booking with id '" + c.id + "'");
-  Booking b = found->second.b;
-  if (c.if_match && b.version != *c.if_match) {
-    return MakeError(Errc::kPreconditionFailed,
-                     "the booking is at version " + std::to_string(b.version));
+  Booking b = found->second.b;  // a copy: the batch keeps the original until this succeeds
+  if (c.if_match) {
+    if (auto s = domain::CheckVersion(b, *c.if_match); !s) return std::move(s).error();
   }
-  const domain::BookingStatus status = domain::EffectiveStatus(b, now);
-  if (c.transition == Transition::kConfirm) {
-    switch (status) {
-      case domain::BookingStatus::kConfirmed:
-        return b;
-      case domain::BookingStatus::kExpired:
-        return MakeError(Errc::kHoldExpired, "the hold expired before it was confirmed");
-      case domain::BookingStatus::kCancelled:
-        return MakeError(Errc::kInvalidTransition, "a cancelled booking cannot be confirmed");
-      case domain::BookingStatus::kHeld:
-        break;
-    }
+  auto effect = domain::ApplyTransition(b, c.transition, now);
+  if (!effect) return std::move(effect).error();
+  if (*effect == domain::TransitionEffect::kAlreadyThere) return b;
+  if (b.status == domain::BookingStatus::kConfirmed) {
     // Confirming makes the hold count for good: it must hold the locks of
     // its resources, like every decision that adds usage.
     if (auto s = NeedItems(tenant, b.items); !s) return std::move(s).error();
-    b.status = domain::BookingStatus::kConfirmed;
-    b.expires_at.reset();
-  } else {
-    if (status == domain::BookingStatus::kCancelled || status == domain::BookingStatus::kExpired) {
-      return b;
-    }
-    b.status = domain::BookingStatus::kCancelled;
-    b.expires_at.reset();
   }
-  b.version += 1;
-  b.updated_at = now;
   for (const domain::Item& it : b.items) {
     Res* r = FindRes(tenant, it.resource_id);
     if (r == nullptr) continue;

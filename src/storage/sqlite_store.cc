@@ -1,18 +1,12 @@
 // The SQLite store: group commit behind a single writer, reads beside it.
 //
-// Booking states and the writer function that performs each transition:
-//
-//            CreateBookingOp(hold_seconds)        TransitionOp(confirm)
-//   (none) ----------------------------> held -------------------------> confirmed
-//     |                                   |  \                              |
-//     |  CreateBookingOp(no hold)         |   `-- clock passes expires_at   |
-//     `-----------------------------------+---------> [expired, derived]    |
-//                                         |                                 |
-//                                         `--- TransitionOp(cancel) ---> cancelled <---'
-//
-// "expired" is never written: a held row whose expires_at <= now reads as
-// expired (domain::EffectiveStatus), and stops counting at that instant
-// whether or not any clean-up has run. PatchBookingOp keeps the status.
+// The booking states and the rules between them are the domain's
+// (domain/lifecycle.h). The writer performs them: CreateBookingOp creates a
+// held or confirmed booking, TransitionOp confirms or cancels, PatchBookingOp
+// changes items, customer or metadata and keeps the status. "expired" is
+// never written: a held row whose expires_at <= now reads as expired
+// (domain::EffectiveStatus), and stops counting at that instant whether or
+// not any clean-up has run.
 //
 // Invariants:
 //  1. No oversell. Every decision that can add usage (CreateBookingOp,

@@ -623,19 +623,8 @@ Result<Booking> Writer::PatchBookingOp(const std::string& tenant, const PatchBoo
   auto loaded = LoadBooking(tenant, c.id);
   if (!loaded) return loaded;
   Booking& b = *loaded;
-  if (b.version != c.if_match) {
-    return MakeError(Errc::kPreconditionFailed,
-                     "the booking is at version " + std::to_string(b.version));
-  }
-  switch (domain::EffectiveStatus(b, now)) {
-    case domain::BookingStatus::kCancelled:
-      return MakeError(Errc::kInvalidTransition, "a cancelled booking cannot be changed");
-    case domain::BookingStatus::kExpired:
-      return MakeError(Errc::kHoldExpired, "the hold has expired; the booking cannot be changed");
-    case domain::BookingStatus::kHeld:
-    case domain::BookingStatus::kConfirmed:
-      break;
-  }
+  if (auto s = domain::CheckVersion(b, c.if_match); !s) return std::move(s).error();
+  if (auto s = domain::CheckPatchable(b, now); !s) return std::move(s).error();
 
   const std::vector<domain::Item> old_items = b.items;
   if (c.patch.items) {
@@ -697,34 +686,12 @@ Result<Booking> Writer::TransitionOp(const std::string& tenant, const Transition
   if (!loaded) return loaded;
   Booking& b = *loaded;
   // If-Match is a precondition: it is checked before the transition rules.
-  if (c.if_match && b.version != *c.if_match) {
-    return MakeError(Errc::kPreconditionFailed,
-                     "the booking is at version " + std::to_string(b.version));
+  if (c.if_match) {
+    if (auto s = domain::CheckVersion(b, *c.if_match); !s) return std::move(s).error();
   }
-
-  const domain::BookingStatus status = domain::EffectiveStatus(b, now);
-  if (c.transition == Transition::kConfirm) {
-    switch (status) {
-      case domain::BookingStatus::kConfirmed:
-        return b;
-      case domain::BookingStatus::kExpired:
-        return MakeError(Errc::kHoldExpired, "the hold expired before it was confirmed");
-      case domain::BookingStatus::kCancelled:
-        return MakeError(Errc::kInvalidTransition, "a cancelled booking cannot be confirmed");
-      case domain::BookingStatus::kHeld:
-        break;
-    }
-    b.status = domain::BookingStatus::kConfirmed;
-    b.expires_at.reset();
-  } else {
-    if (status == domain::BookingStatus::kCancelled || status == domain::BookingStatus::kExpired) {
-      return b;
-    }
-    b.status = domain::BookingStatus::kCancelled;
-    b.expires_at.reset();
-  }
-  b.version += 1;
-  b.updated_at = now;
+  auto effect = domain::ApplyTransition(b, c.transition, now);
+  if (!effect) return std::move(effect).error();
+  if (*effect == domain::TransitionEffect::kAlreadyThere) return b;
   if (auto s = UpdateBookingRow(b); !s) return std::move(s).error();
 
   for (const domain::Item& it : b.items) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "domain/lifecycle.h"
 #include "domain/model.h"
 
 namespace bookd::storage {
@@ -125,7 +126,8 @@ struct PatchBooking {
   BookingPatch patch;
 };
 
-enum class Transition { kConfirm, kCancel };
+// Confirm or cancel; the rules are the domain's (domain/lifecycle.h).
+using Transition = domain::Transition;
 
 struct TransitionBooking {
   std::string id;
