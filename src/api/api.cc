@@ -310,9 +310,7 @@ void Api::Impl::RunMaybeOffloaded(const CallPtr& call, bool offload, std::functi
   }
   bool queued = pool.TrySubmit([call, task = std::move(task)] { Guarded(call, task); });
   if (!queued) {
-    Error e = MakeError(Errc::kOverloaded, "the computation pool is full; retry shortly");
-    e.retry_after_s = 1;
-    call->Send(ProblemResponse(e));
+    call->Send(ProblemResponse(Error::Overloaded("the computation pool is full; retry shortly")));
   }
 }
 

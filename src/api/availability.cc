@@ -65,9 +65,8 @@ struct SearchJob {
 
 void FinishSearch(SearchJob& job) {
   if (job.overloaded.load()) {
-    Error e = MakeError(Errc::kOverloaded, "the computation pool is full; retry shortly");
-    e.retry_after_s = 1;
-    return job.call->Send(ProblemResponse(e));
+    return job.call->Send(
+        ProblemResponse(Error::Overloaded("the computation pool is full; retry shortly")));
   }
   if (job.error) return job.call->Send(ProblemResponse(*job.error));
 

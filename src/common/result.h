@@ -63,6 +63,12 @@ struct Error {
     e.errors.push_back({std::move(pointer), "", std::move(detail)});
     return e;
   }
+  // Not now, through no fault of the request: the client may retry.
+  static Error Overloaded(std::string detail, int retry_after_s = 1) {
+    Error e{Errc::kOverloaded, std::move(detail), {}, {}, 0};
+    e.retry_after_s = retry_after_s;
+    return e;
+  }
   static Error Parameter(std::string name, std::string detail) {
     Error e{Errc::kValidation, "a query parameter is not valid", {}, {}, 0};
     e.errors.push_back({"", std::move(name), std::move(detail)});

@@ -19,12 +19,6 @@ std::int64_t NowMs() {
       .count();
 }
 
-Error Overloaded(std::string detail) {
-  Error e = MakeError(Errc::kOverloaded, std::move(detail));
-  e.retry_after_s = 1;
-  return e;
-}
-
 void AppendQuoted(std::string& out, std::string_view v) {
   out += '"';
   for (char c : v) {
@@ -105,10 +99,10 @@ Result<std::unique_ptr<PgConn>> PgConn::Connect(const PgConnOptions& options) {
   const char* keys[] = {"application_name", "dbname", "connect_timeout", nullptr};
   const char* values[] = {"bookd", options.url.c_str(), timeout.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, 1);
-  if (conn == nullptr) return Overloaded("storage: out of memory connecting to PostgreSQL");
+  if (conn == nullptr) return Error::Overloaded("storage: out of memory connecting to PostgreSQL");
   if (PQstatus(conn) != CONNECTION_OK) {
-    Error e =
-        Overloaded("storage: cannot connect to PostgreSQL: " + FirstLine(PQerrorMessage(conn)));
+    Error e = Error::Overloaded("storage: cannot connect to PostgreSQL: " +
+                                FirstLine(PQerrorMessage(conn)));
     PQfinish(conn);
     return e;
   }
@@ -117,7 +111,7 @@ Result<std::unique_ptr<PgConn>> PgConn::Connect(const PgConnOptions& options) {
       conn, [](void*, const char*) {}, nullptr);
   if (PQsetnonblocking(conn, 1) != 0) {
     PQfinish(conn);
-    return Overloaded("storage: cannot make the PostgreSQL connection non-blocking");
+    return Error::Overloaded("storage: cannot make the PostgreSQL connection non-blocking");
   }
   std::unique_ptr<PgConn> c(new PgConn(conn, options.statement_timeout_ms));
   if (auto s = c->Exec("SET statement_timeout = " + std::to_string(options.statement_timeout_ms) +
@@ -148,7 +142,7 @@ Error PgConn::Broken(std::string_view what) {
     PQfinish(conn_);
     conn_ = nullptr;
   }
-  return Overloaded(std::move(detail));
+  return Error::Overloaded(std::move(detail));
 }
 
 bool PgConn::WaitSocket(short events, std::int64_t deadline_ms) {
@@ -272,7 +266,7 @@ Result<std::vector<PgResult>> PgConn::Run(const std::vector<PgQuery>& queries,
     // A failure reported by the server itself (timeout, lock wait) leaves
     // the connection usable; serialization failures are retried by callers.
     if (last_sqlstate_ == "57014" || last_sqlstate_ == "55P03") {
-      Error e = Overloaded(first_error->detail);
+      Error e = Error::Overloaded(first_error->detail);
       return e;
     }
     return std::move(*first_error);

@@ -41,8 +41,8 @@
 //     kOverloaded (503, Retry-After: 1), or, for an SQL error that is not
 //     about the connection, each command is run again alone so that only the
 //     one that fails gets kInternal. Nothing is half-written.
-//  5. Idempotency. Within a process, a (key_id, key) queued or running is in
-//     `in_flight_` and a second submit is kConflict at once. Across hosts the
+//  5. Idempotency. Within a process, a second command with the (key_id, key)
+//     of one queued or running is kConflict at once (CommandQueue). Across hosts the
 //     primary key of the idempotency row decides: the batch inserts a
 //     placeholder row ON CONFLICT DO NOTHING as its first write. Claimed: the
 //     command runs and its rendered answer replaces the placeholder in the
@@ -72,12 +72,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
 
 #include "common/thread_name.h"
+#include "storage/command_queue.h"
 #include "storage/pg_conn.h"
 #include "storage/pg_reader.h"
 #include "storage/pg_schema.h"
@@ -88,19 +87,6 @@ namespace {
 
 constexpr std::size_t kWritersMax = 1;
 constexpr int kReadyTimeoutMs = 1000;
-
-std::string InFlightKey(const Idempotency& idem) {
-  std::string key = idem.key_id;
-  key += '\0';
-  key += idem.key;
-  return key;
-}
-
-Error Overloaded(std::string detail) {
-  Error e = MakeError(Errc::kOverloaded, std::move(detail));
-  e.retry_after_s = 1;
-  return e;
-}
 
 // At most `size` connections; a caller that finds none free waits a bounded
 // time. A connection that broke is dropped on return and replaced lazily.
@@ -130,7 +116,7 @@ class ConnPool {
       const auto deadline = std::chrono::steady_clock::now() +
                             std::chrono::milliseconds(options_.statement_timeout_ms);
       if (!free_.wait_until(lock, deadline, [this] { return !idle_.empty() || open_ < size_; })) {
-        return Overloaded("storage: every database connection is busy; retry later");
+        return Error::Overloaded("storage: every database connection is busy; retry later");
       }
       if (!idle_.empty()) {
         std::unique_ptr<PgConn> c = std::move(idle_.back());
@@ -145,7 +131,7 @@ class ConnPool {
       --open_;
       free_.notify_one();
       // The server's address and libpq's reason are not for clients.
-      return Overloaded("storage: the database is unreachable; retry later");
+      return Error::Overloaded("storage: the database is unreachable; retry later");
     }
     return Lease(this, std::move(*c));
   }
@@ -178,7 +164,7 @@ class PgStore final : public Store {
         clock_(clock),
         pool_({options.url, options.connect_timeout_s, options.statement_timeout_ms},
               options.pool_size),
-        buckets_(BatchSizeBounds().size() + 1) {
+        queue_(options.queue_commands_max) {
     const std::size_t writers = std::min(kWritersMax, options.pool_size);
     for (std::size_t i = 0; i < writers; ++i) {
       writers_.push_back(std::make_unique<PgWriter>(options, clock));
@@ -193,7 +179,7 @@ class PgStore final : public Store {
 
   ~PgStore() override { Close(); }
 
-  void Submit(Command cmd) override;
+  void Submit(Command cmd) override { queue_.Submit(std::move(cmd)); }
 
   Result<Resource> GetResource(const std::string& tenant, const std::string& id) override {
     return WithConn([&](PgConn& c) { return pg_read::GetResource(c, tenant, id); });
@@ -244,7 +230,7 @@ class PgStore final : public Store {
     return false;
   }
 
-  StoreStats Stats() override;
+  StoreStats Stats() override { return queue_.Stats(); }
   void Close() override;
 
  private:
@@ -264,103 +250,30 @@ class PgStore final : public Store {
   }
 
   void WriterLoop(PgWriter& writer);
-  void RecordBatch(std::size_t size);
 
   const PgOptions options_;
   const domain::Clock& clock_;
   ConnPool pool_;
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<Command> queue_;                  // GUARDED_BY(mu_)
-  std::unordered_set<std::string> in_flight_;  // GUARDED_BY(mu_)
-  bool closing_ = false;                       // GUARDED_BY(mu_)
+  CommandQueue queue_;
 
   std::vector<std::unique_ptr<PgWriter>> writers_;  // writers_[i] used by threads_[i] only
   std::vector<std::thread> threads_;
-
-  std::atomic<std::uint64_t> batches_{0};
-  std::atomic<std::uint64_t> batched_commands_{0};
-  std::vector<std::atomic<std::uint64_t>> buckets_;
 };
-
-void PgStore::Submit(Command cmd) {
-  std::optional<Error> rejected;
-  {
-    std::lock_guard lock(mu_);
-    if (closing_) {
-      rejected = Overloaded("the store is shutting down");
-    } else if (queue_.size() >= options_.queue_commands_max) {
-      rejected = Overloaded("too many writes are waiting; retry later");
-    } else if (cmd.idempotency && !in_flight_.insert(InFlightKey(*cmd.idempotency)).second) {
-      rejected =
-          MakeError(Errc::kConflict, "a request with this Idempotency-Key is still in progress");
-    } else {
-      queue_.push_back(std::move(cmd));
-    }
-  }
-  if (rejected) {
-    cmd.done(WriteOutcome{std::move(*rejected), std::nullopt});
-    return;
-  }
-  wake_.notify_one();
-}
 
 void PgStore::WriterLoop(PgWriter& writer) {
   std::vector<Command> batch;
   std::vector<WriteOutcome> outcomes;
   batch.reserve(options_.batch_commands_max);
-  for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // closing and drained
-      const std::size_t n = std::min(queue_.size(), options_.batch_commands_max);
-      for (std::size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-
+  while (queue_.TakeBatch(batch, options_.batch_commands_max)) {
     writer.RunBatch(batch, outcomes);
-    assert(outcomes.size() == batch.size());
-    RecordBatch(batch.size());
-
-    {
-      std::lock_guard lock(mu_);
-      for (const Command& cmd : batch) {
-        if (cmd.idempotency) in_flight_.erase(InFlightKey(*cmd.idempotency));
-      }
-    }
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
+    queue_.Answer(batch, outcomes);
     batch.clear();
   }
 }
 
-void PgStore::RecordBatch(std::size_t size) {
-  batches_.fetch_add(1, std::memory_order_relaxed);
-  batched_commands_.fetch_add(size, std::memory_order_relaxed);
-  const auto& bounds = BatchSizeBounds();
-  const auto at = std::lower_bound(bounds.begin(), bounds.end(), size) - bounds.begin();
-  buckets_[static_cast<std::size_t>(at)].fetch_add(1, std::memory_order_relaxed);
-}
-
-StoreStats PgStore::Stats() {
-  StoreStats s;
-  s.batches = batches_.load(std::memory_order_relaxed);
-  s.batched_commands = batched_commands_.load(std::memory_order_relaxed);
-  for (const auto& b : buckets_) s.batch_size_buckets.push_back(b.load(std::memory_order_relaxed));
-  std::lock_guard lock(mu_);
-  s.queue_depth = queue_.size();
-  return s;
-}
-
 void PgStore::Close() {
-  {
-    std::lock_guard lock(mu_);
-    closing_ = true;
-  }
-  wake_.notify_all();
+  queue_.Close();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }

@@ -182,12 +182,6 @@ std::string Key(const std::string& tenant, const std::string& id) {
   return key;
 }
 
-Error Overloaded(std::string detail) {
-  Error e = MakeError(Errc::kOverloaded, std::move(detail));
-  e.retry_after_s = 1;
-  return e;
-}
-
 bool IsInternal(const WriteOutcome& out) {
   const auto* e = std::get_if<Error>(&out.value);
   return e != nullptr && e->code == Errc::kInternal;
@@ -1098,7 +1092,7 @@ Status PgWriter::TryBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>&
     conn_.reset();
     auto c =
         PgConn::Connect({options_.url, options_.connect_timeout_s, options_.statement_timeout_ms});
-    if (!c) return Overloaded("storage: the database is unreachable; retry later");
+    if (!c) return Error::Overloaded("storage: the database is unreachable; retry later");
     conn_ = std::move(*c);
   }
   const Instant now = clock_.Now();
@@ -1123,7 +1117,7 @@ Status PgWriter::TryBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>&
 
 void PgWriter::RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& outcomes) {
   const std::size_t n = cmds.size();
-  Error last = Overloaded("the database could not commit; retry later");
+  Error last = Error::Overloaded("the database could not commit; retry later");
   bool reconnected = false;
   for (int attempt = 0; attempt < kAttemptsMax; ++attempt) {
     Retry retry = Retry::kNo;

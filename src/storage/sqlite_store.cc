@@ -46,11 +46,9 @@
 //     the same request hash is replayed (nothing else happens), with another
 //     hash it is kIdempotencyKeyReused. Otherwise the command executes and
 //     its rendered answer is stored in the same transaction, unless it failed
-//     with kInternal. While a command is queued or running, its (key_id, key)
-//     is in `in_flight_`; a second Submit with the same pair is answered
-//     kConflict at once. The pair leaves the set before `done` runs, so a
-//     client that retries after its answer finds the stored row. Expired rows
-//     are swept at most once a second, a bounded number at a time.
+//     with kInternal. A second command with the same pair while the first is
+//     queued or running is answered kConflict by the CommandQueue. Expired
+//     rows are swept at most once a second, a bounded number at a time.
 //  6. Bounds. The queue holds at most queue_commands_max commands (beyond:
 //     kOverloaded with Retry-After 1); a batch at most batch_commands_max. A
 //     lone command is committed at once: the writer never waits to fill a
@@ -84,13 +82,12 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
 
 #include "common/thread_name.h"
+#include "storage/command_queue.h"
 #include "storage/sqlite_checkpointer.h"
 #include "storage/sqlite_reader.h"
 #include "storage/sqlite_writer.h"
@@ -103,19 +100,6 @@ std::atomic<std::uint64_t> next_store_id{1};
 // Committed batches that may wait for one fsync before the writer pauses.
 constexpr std::size_t kSyncBacklogMax = 64;
 
-std::string InFlightKey(const Idempotency& idem) {
-  std::string key = idem.key_id;
-  key += '\0';
-  key += idem.key;
-  return key;
-}
-
-Error Overloaded(std::string detail) {
-  Error e = MakeError(Errc::kOverloaded, std::move(detail));
-  e.retry_after_s = 1;
-  return e;
-}
-
 class SqliteStore final : public Store {
  public:
   SqliteStore(const SqliteOptions& options, const domain::Clock& clock,
@@ -125,8 +109,8 @@ class SqliteStore final : public Store {
         clock_(clock),
         key_epoch_(std::move(key_epoch)),
         checkpointer_(std::move(checkpointer)),
-        writer_(std::move(writer)),
-        buckets_(BatchSizeBounds().size() + 1) {
+        queue_(options.queue_commands_max),
+        writer_(std::move(writer)) {
     if (checkpointer_) checkpointer_->Attach(writer_->connection());
     writer_thread_ = std::thread([this] {
       NameThisThread("bookd-writer");
@@ -142,7 +126,7 @@ class SqliteStore final : public Store {
 
   ~SqliteStore() override { Close(); }
 
-  void Submit(Command cmd) override;
+  void Submit(Command cmd) override { queue_.Submit(std::move(cmd)); }
 
   Result<Resource> GetResource(const std::string& tenant, const std::string& id) override {
     auto conn = Reader();
@@ -217,7 +201,7 @@ class SqliteStore final : public Store {
     return conn.ok() && (*conn)->Ready();
   }
 
-  StoreStats Stats() override;
+  StoreStats Stats() override { return queue_.Stats(); }
   void Close() override;
 
  private:
@@ -232,9 +216,6 @@ class SqliteStore final : public Store {
   // fsyncs the WAL: every transaction committed before the call is durable
   // once it returns Ok.
   Status SyncWal();
-  // Runs the `done` of every command, after forgetting their idempotency keys.
-  void Answer(Finished& finished);
-  void RecordBatch(std::size_t size);
   Result<ReadConn*> Reader();
 
   const SqliteOptions options_;
@@ -245,14 +226,9 @@ class SqliteStore final : public Store {
   std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
   const std::shared_ptr<KeyEpoch> key_epoch_;  // shared by this store's read connections
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<Command> queue_;                  // GUARDED_BY(mu_)
-  std::unordered_set<std::string> in_flight_;  // GUARDED_BY(mu_)
-  bool closing_ = false;                       // GUARDED_BY(mu_)
-
   std::unique_ptr<Checkpointer> checkpointer_;  // null: SQLite checkpoints in COMMIT
-  std::unique_ptr<Writer> writer_;              // used by writer_thread_ only
+  CommandQueue queue_;
+  std::unique_ptr<Writer> writer_;  // used by writer_thread_ only
   std::thread writer_thread_;
 
   // Committed batches waiting for the WAL's fsync (options_.pipelined_sync).
@@ -263,49 +239,14 @@ class SqliteStore final : public Store {
   bool sync_closing_ = false;          // GUARDED_BY(sync_mu_)
   std::thread sync_thread_;
   int wal_fd_ = -1;  // sync_thread_ only; opened on first use
-
-  std::atomic<std::uint64_t> batches_{0};
-  std::atomic<std::uint64_t> batched_commands_{0};
-  std::vector<std::atomic<std::uint64_t>> buckets_;
 };
-
-void SqliteStore::Submit(Command cmd) {
-  std::optional<Error> rejected;
-  {
-    std::lock_guard lock(mu_);
-    if (closing_) {
-      rejected = Overloaded("the store is shutting down");
-    } else if (queue_.size() >= options_.queue_commands_max) {
-      rejected = Overloaded("too many writes are waiting; retry later");
-    } else if (cmd.idempotency && !in_flight_.insert(InFlightKey(*cmd.idempotency)).second) {
-      rejected =
-          MakeError(Errc::kConflict, "a request with this Idempotency-Key is still in progress");
-    } else {
-      queue_.push_back(std::move(cmd));
-    }
-  }
-  if (rejected) {
-    cmd.done(WriteOutcome{std::move(*rejected), std::nullopt});
-    return;
-  }
-  wake_.notify_one();
-}
 
 void SqliteStore::WriterLoop() {
   std::vector<Command> batch;
   std::vector<WriteOutcome> outcomes;
   for (;;) {
     batch.reserve(options_.batch_commands_max);
-    {
-      std::unique_lock lock(mu_);
-      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // closing and drained
-      const std::size_t n = std::min(queue_.size(), options_.batch_commands_max);
-      for (std::size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
+    if (!queue_.TakeBatch(batch, options_.batch_commands_max)) return;  // closed and drained
 
     // A replayed answer is a 201 too: it waits for the fsync like the first
     // (another process may have committed it a moment ago).
@@ -314,7 +255,6 @@ void SqliteStore::WriterLoop() {
     const bool needs_sync =
         wrote || std::any_of(outcomes.begin(), outcomes.end(),
                              [](const WriteOutcome& o) { return o.replay.has_value(); });
-    RecordBatch(batch.size());
 
     Finished finished{std::move(batch), std::move(outcomes)};
     batch = {};
@@ -324,7 +264,7 @@ void SqliteStore::WriterLoop() {
       // every command was refused (a sold-out flash sale), and a refusal
       // needs no fsync. It may rest on a batch still being fsynced; should
       // a power failure lose that batch, the refusal erred on the safe side.
-      Answer(finished);
+      queue_.Answer(finished.cmds, finished.outcomes);
       continue;
     }
     // The next batch starts while this one's WAL frames are being fsynced;
@@ -360,7 +300,7 @@ void SqliteStore::SyncLoop() {
         }
       }
     }
-    for (Finished& f : group) Answer(f);
+    for (Finished& f : group) queue_.Answer(f.cmds, f.outcomes);
     group.clear();
   }
 }
@@ -380,43 +320,8 @@ Status SqliteStore::SyncWal() {
   return Ok{};
 }
 
-void SqliteStore::Answer(Finished& finished) {
-  {
-    std::lock_guard lock(mu_);
-    for (const Command& cmd : finished.cmds) {
-      if (cmd.idempotency) in_flight_.erase(InFlightKey(*cmd.idempotency));
-    }
-  }
-  for (std::size_t i = 0; i < finished.cmds.size(); ++i) {
-    finished.cmds[i].done(std::move(finished.outcomes[i]));
-  }
-}
-
-void SqliteStore::RecordBatch(std::size_t size) {
-  batches_.fetch_add(1, std::memory_order_relaxed);
-  batched_commands_.fetch_add(size, std::memory_order_relaxed);
-  const auto& bounds = BatchSizeBounds();
-  const auto at = std::lower_bound(bounds.begin(), bounds.end(), size) - bounds.begin();
-  buckets_[static_cast<std::size_t>(at)].fetch_add(1, std::memory_order_relaxed);
-}
-
-StoreStats SqliteStore::Stats() {
-  StoreStats s;
-  s.batches = batches_.load(std::memory_order_relaxed);
-  s.batched_commands = batched_commands_.load(std::memory_order_relaxed);
-  for (const auto& b : buckets_) s.batch_size_buckets.push_back(b.load(std::memory_order_relaxed));
-  std::lock_guard lock(mu_);
-  s.queue_depth = queue_.size();
-  return s;
-}
-
-void SqliteStore::Close() {
-  {
-    std::lock_guard lock(mu_);
-    if (closing_ && !writer_thread_.joinable()) return;
-    closing_ = true;
-  }
-  wake_.notify_one();
+void SqliteStore::Close() {  // idempotent
+  queue_.Close();
   if (writer_thread_.joinable()) writer_thread_.join();
   {
     std::lock_guard lock(sync_mu_);

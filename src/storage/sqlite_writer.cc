@@ -46,12 +46,6 @@ domain::Usage UsageOf(const Booking& b, const domain::Item& it) {
   return domain::Usage{it.start, it.end, it.quantity, expires};
 }
 
-Error Overloaded(std::string detail) {
-  Error e = MakeError(Errc::kOverloaded, std::move(detail));
-  e.retry_after_s = 1;
-  return e;
-}
-
 bool IsInternal(const WriteOutcome& out) {
   const auto* e = std::get_if<Error>(&out.value);
   return e != nullptr && e->code == Errc::kInternal;
@@ -213,10 +207,11 @@ bool Writer::RunBatch(std::vector<Command>& cmds, std::vector<WriteOutcome>& out
   // Nothing of this batch is durable: every command may be retried.
   outcomes.clear();
   for (std::size_t i = 0; i < n; ++i) {
-    outcomes.push_back(failed[i] ? std::move(*failed[i])
-                                 : WriteOutcome{Overloaded("the database could not commit; retry "
-                                                           "later"),
-                                                std::nullopt});
+    outcomes.push_back(failed[i]
+                           ? std::move(*failed[i])
+                           : WriteOutcome{Error::Overloaded("the database could not commit; retry "
+                                                            "later"),
+                                          std::nullopt});
   }
   return false;
 }
