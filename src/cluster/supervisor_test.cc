@@ -141,6 +141,29 @@ TEST(Supervisor, RolloverReplacesAReplacementThatNeverGetsReady) {
   EXPECT_NE(lines.find("term 2\n"), std::string::npos) << lines;
 }
 
+// Threads (tasks) whose real user is `user`, all processes together: what
+// RLIMIT_NPROC counts.
+int TasksOf(uid_t user) {
+  namespace fs = std::filesystem;
+  int n = 0;
+  std::error_code ec;
+  for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+    const std::string name = proc.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;  // "self", ...
+    std::error_code task_ec;
+    for (const auto& task : fs::directory_iterator(proc.path() / "task", task_ec)) {
+      std::ifstream status(task.path() / "status");
+      for (std::string line; std::getline(status, line);) {
+        if (line.rfind("Uid:", 0) == 0) {
+          n += std::stoul(line.substr(4)) == user;
+          break;
+        }
+      }
+    }
+  }
+  return n;
+}
+
 TEST(Supervisor, ASlotWhoseForkFailedIsFilledOnceForkWorksAgain) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run processes as another user";
   const int listen_fd = Listener();
@@ -148,9 +171,10 @@ TEST(Supervisor, ASlotWhoseForkFailedIsFilledOnceForkWorksAgain) {
   std::atomic<int>* starts = SharedCounter();
   ASSERT_NE(starts, nullptr);
 
-  // A user of this run's own, limited to two processes: a blocker and the
-  // supervisor. Every fork of the supervisor fails with EAGAIN until the
-  // blocker is gone.
+  // A user of this run's own, limited to the tasks it has once a blocker and
+  // the supervisor run as it (a sanitizer's runtime may add a thread to
+  // each). Every fork of the supervisor fails with EAGAIN until the blocker
+  // is gone.
   const uid_t user = 3000000 + static_cast<uid_t>(getpid());
   const pid_t blocker = fork();
   ASSERT_GE(blocker, 0);
@@ -162,8 +186,10 @@ TEST(Supervisor, ASlotWhoseForkFailedIsFilledOnceForkWorksAgain) {
   const pid_t supervisor = fork();
   ASSERT_GE(supervisor, 0);
   if (supervisor == 0) {
-    const rlimit two{2, 2};
-    if (setgid(user) != 0 || setuid(user) != 0 || setrlimit(RLIMIT_NPROC, &two) != 0) _exit(91);
+    if (setgid(user) != 0 || setuid(user) != 0) _exit(91);
+    const rlim_t now = static_cast<rlim_t>(TasksOf(user));
+    const rlimit full{now, now};
+    if (setrlimit(RLIMIT_NPROC, &full) != 0) _exit(92);
     SupervisorOptions o;
     o.workers = 1;
     o.listen_fd = listen_fd;
