@@ -11,6 +11,7 @@
 #include "domain/ledger.h"
 #include "storage/codec.h"
 #include "storage/ids.h"
+#include "storage/perform.h"
 #include "storage/pg_rows.h"
 
 namespace bookd::storage {
@@ -271,6 +272,8 @@ class PgWriter::Batch {
   Status FlushPending();
 
   WriteOutcome Execute(const Command& cmd);
+  template <class W>
+  friend WriteOutcome Perform(W& w, const std::string& tenant, const Operation& op, Instant now);
   Result<Resource> CreateResourceOp(const std::string& tenant, const CreateResource& c,
                                     Instant now);
   Result<Resource> PatchResourceOp(const std::string& tenant, const PatchResource& c, Instant now);
@@ -794,33 +797,7 @@ Res* PgWriter::Batch::FindRes(const std::string& tenant, const std::string& id) 
 }
 
 WriteOutcome PgWriter::Batch::Execute(const Command& cmd) {
-  const Instant now = clock_.Now();
-  auto wrap = [](auto result) -> WriteOutcome {
-    if (!result) return WriteOutcome{std::move(result).error(), std::nullopt};
-    return WriteOutcome{std::move(*result), std::nullopt};
-  };
-  const std::string& tenant = cmd.tenant;
-  return std::visit(
-      [&](const auto& c) -> WriteOutcome {
-        using T = std::decay_t<decltype(c)>;
-        if constexpr (std::is_same_v<T, CreateResource>) {
-          return wrap(CreateResourceOp(tenant, c, now));
-        } else if constexpr (std::is_same_v<T, PatchResource>) {
-          return wrap(PatchResourceOp(tenant, c, now));
-        } else if constexpr (std::is_same_v<T, DeleteResource>) {
-          Status s = DeleteResourceOp(tenant, c, now);
-          if (!s) return WriteOutcome{std::move(s).error(), std::nullopt};
-          return WriteOutcome{std::monostate{}, std::nullopt};
-        } else if constexpr (std::is_same_v<T, CreateBooking>) {
-          return wrap(CreateBookingOp(tenant, c, now));
-        } else if constexpr (std::is_same_v<T, PatchBooking>) {
-          return wrap(PatchBookingOp(tenant, c, now));
-        } else {
-          static_assert(std::is_same_v<T, TransitionBooking>);
-          return wrap(TransitionOp(tenant, c, now));
-        }
-      },
-      cmd.op);
+  return Perform(*this, cmd.tenant, cmd.op, clock_.Now());
 }
 
 // ---- Resources --------------------------------------------------------------

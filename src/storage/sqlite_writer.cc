@@ -7,6 +7,7 @@
 #include "domain/availability.h"
 #include "storage/codec.h"
 #include "storage/ids.h"
+#include "storage/perform.h"
 #include "storage/rows.h"
 #include "storage/schema.h"
 
@@ -242,7 +243,7 @@ WriteOutcome Writer::Execute(const Command& cmd) {
     }
   }
 
-  out = ExecuteOp(cmd.tenant, cmd.op, now);
+  out = Perform(*this, cmd.tenant, cmd.op, now);
   if (cmd.idempotency && !IsInternal(out)) {
     assert(cmd.render && "a command with an Idempotency-Key needs a renderer");
     const StoredResponse r = cmd.render(out);
@@ -261,34 +262,6 @@ WriteOutcome Writer::Execute(const Command& cmd) {
     if (s->Step() != SQLITE_DONE) out.value = SqlError(db_.get(), "idempotency store");
   }
   return out;
-}
-
-WriteOutcome Writer::ExecuteOp(const std::string& tenant, const Operation& op, Instant now) {
-  auto wrap = [](auto result) -> WriteOutcome {
-    if (!result) return WriteOutcome{std::move(result).error(), std::nullopt};
-    return WriteOutcome{std::move(*result), std::nullopt};
-  };
-  return std::visit(
-      [&](auto& c) -> WriteOutcome {
-        using T = std::decay_t<decltype(c)>;
-        if constexpr (std::is_same_v<T, CreateResource>) {
-          return wrap(CreateResourceOp(tenant, c, now));
-        } else if constexpr (std::is_same_v<T, PatchResource>) {
-          return wrap(PatchResourceOp(tenant, c, now));
-        } else if constexpr (std::is_same_v<T, DeleteResource>) {
-          Status s = DeleteResourceOp(tenant, c, now);
-          if (!s) return WriteOutcome{std::move(s).error(), std::nullopt};
-          return WriteOutcome{std::monostate{}, std::nullopt};
-        } else if constexpr (std::is_same_v<T, CreateBooking>) {
-          return wrap(CreateBookingOp(tenant, c, now));
-        } else if constexpr (std::is_same_v<T, PatchBooking>) {
-          return wrap(PatchBookingOp(tenant, c, now));
-        } else {
-          static_assert(std::is_same_v<T, TransitionBooking>);
-          return wrap(TransitionOp(tenant, c, now));
-        }
-      },
-      op);
 }
 
 // ---- Caches -----------------------------------------------------------------

@@ -54,7 +54,9 @@ class Writer {
   // Error other than kInternal only before its first write; kInternal means
   // it may have written part of its rows, and the batch must be rolled back.
   WriteOutcome Execute(const Command& cmd);
-  WriteOutcome ExecuteOp(const std::string& tenant, const Operation& op, domain::Instant now);
+  template <class W>
+  friend WriteOutcome Perform(W& w, const std::string& tenant, const Operation& op,
+                              domain::Instant now);
 
   Result<Resource> CreateResourceOp(const std::string& tenant, const CreateResource& c,
                                     domain::Instant now);
