@@ -543,6 +543,10 @@ TEST_F(ServerTest, DrainClosesIdleConnectionsAndFinishesInFlightOnes) {
   Client idle(port_);
   idle.Send(Get("/warm"));
   ASSERT_TRUE(idle.Read().has_value());
+  // The server counts a request in flight until its write completes, which
+  // may be after the client has read the answer: wait for that, so that the
+  // count below is the busy request's and not the warm-up's.
+  ASSERT_TRUE(Eventually([&] { return server_->in_flight() == 0; }));
   Client busy(port_);
   busy.Send(Get("/slow/busy"));
   ASSERT_TRUE(Eventually([&] { return server_->in_flight() == 1; }));
