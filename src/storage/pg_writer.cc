@@ -9,6 +9,7 @@
 
 #include "domain/availability.h"
 #include "domain/ledger.h"
+#include "domain/resource_rules.h"
 #include "storage/codec.h"
 #include "storage/ids.h"
 #include "storage/perform.h"
@@ -839,28 +840,15 @@ Result<Resource> PgWriter::Batch::PatchResourceOp(const std::string& tenant, con
   Res* found = FindRes(tenant, c.id);
   if (found == nullptr) return MakeError(Errc::kNotFound, "no resource with id '" + c.id + "'");
   const Resource& current = found->r;
-  if (current.version != c.if_match) {
-    return MakeError(Errc::kPreconditionFailed,
-                     "the resource is at version " + std::to_string(current.version));
-  }
-  const ResourcePatch& p = c.patch;
-  if (p.capacity && *p.capacity < 1) return Error::Validation("/capacity", "must be at least 1");
-  if (p.capacity && *p.capacity < current.capacity) {
-    const std::int64_t peak = found->ledger.PeakUsage({now, kForever}, now);
-    if (peak > *p.capacity) {
-      return MakeError(Errc::kUnavailable, "bookings already use " + std::to_string(peak) +
-                                               " units at once; capacity cannot go below that");
+  if (auto s = domain::CheckVersion(current, c.if_match); !s) return std::move(s).error();
+  auto patched = domain::ApplyPatch(current, c.patch, now);
+  if (!patched) return patched;
+  if (patched->capacity < current.capacity) {
+    if (auto s = domain::CheckCapacityFloor(found->ledger, patched->capacity, now); !s) {
+      return std::move(s).error();
     }
   }
-  Resource r = current;
-  if (p.name) r.name = *p.name;
-  if (p.capacity) r.capacity = *p.capacity;
-  if (p.timezone) r.timezone = *p.timezone;
-  if (p.hours) r.hours = *p.hours;
-  if (p.closures) r.closures = *p.closures;
-  if (p.metadata_json) r.metadata_json = *p.metadata_json;
-  r.version += 1;
-  r.updated_at = now;
+  const Resource r = std::move(*patched);
   if (auto s = FlushPending(); !s) return std::move(s).error();
   auto upd = conn_.Query(kResourceUpdate, ResourceParams(r));
   if (!upd) return Fail(std::move(upd).error());
@@ -875,14 +863,10 @@ Status PgWriter::Batch::DeleteResourceOp(const std::string& tenant, const Delete
   }
   Res* found = FindRes(tenant, c.id);
   if (found == nullptr) return MakeError(Errc::kNotFound, "no resource with id '" + c.id + "'");
-  if (c.if_match && found->r.version != *c.if_match) {
-    return MakeError(Errc::kPreconditionFailed,
-                     "the resource is at version " + std::to_string(found->r.version));
+  if (c.if_match) {
+    if (auto s = domain::CheckVersion(found->r, *c.if_match); !s) return std::move(s).error();
   }
-  if (found->ledger.PeakUsage({now, kForever}, now) > 0) {
-    return MakeError(Errc::kConflict,
-                     "the resource has active bookings ending in the future; cancel them first");
-  }
+  if (auto s = domain::CheckRemovable(found->ledger, now); !s) return std::move(s).error();
   if (auto s = FlushPending(); !s) return s;
   auto del = conn_.Query(kResourceDelete, {tenant, c.id});
   if (!del) return Fail(std::move(del).error());

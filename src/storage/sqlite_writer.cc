@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "domain/availability.h"
+#include "domain/resource_rules.h"
 #include "storage/codec.h"
 #include "storage/ids.h"
 #include "storage/perform.h"
@@ -370,34 +371,18 @@ Result<Resource> Writer::PatchResourceOp(const std::string& tenant, const PatchR
   if (!found) return std::move(found).error();
   if (*found == nullptr) return MakeError(Errc::kNotFound, "no resource with id '" + c.id + "'");
   const Resource& current = **found;
-  if (current.version != c.if_match) {
-    return MakeError(Errc::kPreconditionFailed,
-                     "the resource is at version " + std::to_string(current.version));
-  }
-
-  const ResourcePatch& p = c.patch;
-  if (p.capacity && *p.capacity < 1) return Error::Validation("/capacity", "must be at least 1");
-  if (p.capacity && *p.capacity < current.capacity) {
-    // Lowering capacity never cancels bookings: refuse while the counting
-    // bookings from now on need more than the new capacity.
+  if (auto s = domain::CheckVersion(current, c.if_match); !s) return std::move(s).error();
+  auto patched = domain::ApplyPatch(current, c.patch, now);
+  if (!patched) return patched;
+  if (patched->capacity < current.capacity) {
+    // The ledger is loaded only for this: most patches leave capacity alone.
     auto ledger = LedgerFor(tenant, c.id, now);
     if (!ledger) return std::move(ledger).error();
-    const std::int64_t peak = (*ledger)->ledger.PeakUsage({now, kForever}, now);
-    if (peak > *p.capacity) {
-      return MakeError(Errc::kUnavailable, "bookings already use " + std::to_string(peak) +
-                                               " units at once; capacity cannot go below that");
+    if (auto s = domain::CheckCapacityFloor((*ledger)->ledger, patched->capacity, now); !s) {
+      return std::move(s).error();
     }
   }
-
-  Resource r = current;
-  if (p.name) r.name = *p.name;
-  if (p.capacity) r.capacity = *p.capacity;
-  if (p.timezone) r.timezone = *p.timezone;
-  if (p.hours) r.hours = *p.hours;
-  if (p.closures) r.closures = *p.closures;
-  if (p.metadata_json) r.metadata_json = *p.metadata_json;
-  r.version += 1;
-  r.updated_at = now;
+  const Resource& r = *patched;
 
   const std::optional<std::string> hours =
       r.hours ? std::optional<std::string>(EncodeHours(*r.hours)) : std::nullopt;
@@ -415,16 +400,12 @@ Status Writer::DeleteResourceOp(const std::string& tenant, const DeleteResource&
   auto found = FindResource(tenant, c.id);
   if (!found) return std::move(found).error();
   if (*found == nullptr) return MakeError(Errc::kNotFound, "no resource with id '" + c.id + "'");
-  if (c.if_match && (*found)->version != *c.if_match) {
-    return MakeError(Errc::kPreconditionFailed,
-                     "the resource is at version " + std::to_string((*found)->version));
+  if (c.if_match) {
+    if (auto s = domain::CheckVersion(**found, *c.if_match); !s) return std::move(s).error();
   }
   auto ledger = LedgerFor(tenant, c.id, now);
   if (!ledger) return std::move(ledger).error();
-  if ((*ledger)->ledger.PeakUsage({now, kForever}, now) > 0) {
-    return MakeError(Errc::kConflict,
-                     "the resource has active bookings ending in the future; cancel them first");
-  }
+  if (auto s = domain::CheckRemovable((*ledger)->ledger, now); !s) return std::move(s).error();
   {
     StmtUse s(st_->resource_delete);
     s->BindText(1, tenant);

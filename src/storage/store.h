@@ -22,6 +22,7 @@
 #include "common/result.h"
 #include "domain/lifecycle.h"
 #include "domain/model.h"
+#include "domain/resource_rules.h"
 
 namespace bookd::storage {
 
@@ -87,14 +88,7 @@ struct CreateResource {
 };
 
 // Absent fields stay as they are.
-struct ResourcePatch {
-  std::optional<std::string> name;
-  std::optional<std::int64_t> capacity;
-  std::optional<std::string> timezone;
-  std::optional<std::optional<domain::WeeklyHours>> hours;  // inner nullopt: open always
-  std::optional<std::vector<domain::Interval>> closures;
-  std::optional<std::string> metadata_json;
-};
+using ResourcePatch = domain::ResourcePatch;  // the rules: domain/resource_rules.h
 
 struct PatchResource {
   std::string id;
