@@ -266,7 +266,7 @@ void Api::Impl::Dispatch(http::Request&& req, const CallPtr& call) {
       if (store.Ready()) {
         call->Send(JsonResponse(200, "{\"status\":\"ready\"}"));
       } else {
-        call->Send(ProblemResponse(MakeError(Errc::kOverloaded, "the database does not answer")));
+        call->Send(ProblemResponse(Error::Overloaded("the database does not answer")));
       }
       return;
     case Route::kMetrics: {

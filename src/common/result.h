@@ -63,11 +63,9 @@ struct Error {
     e.errors.push_back({std::move(pointer), "", std::move(detail)});
     return e;
   }
-  // Not now, through no fault of the request: the client may retry.
-  static Error Overloaded(std::string detail, int retry_after_s = 1) {
-    Error e{Errc::kOverloaded, std::move(detail), {}, {}, 0};
-    e.retry_after_s = retry_after_s;
-    return e;
+  // Not now, through no fault of the request: the client may retry in 1 s.
+  static Error Overloaded(std::string detail) {
+    return Error{Errc::kOverloaded, std::move(detail), {}, {}, 1};
   }
   static Error Parameter(std::string name, std::string detail) {
     Error e{Errc::kValidation, "a query parameter is not valid", {}, {}, 0};

@@ -266,8 +266,7 @@ Result<std::vector<PgResult>> PgConn::Run(const std::vector<PgQuery>& queries,
     // A failure reported by the server itself (timeout, lock wait) leaves
     // the connection usable; serialization failures are retried by callers.
     if (last_sqlstate_ == "57014" || last_sqlstate_ == "55P03") {
-      Error e = Error::Overloaded(first_error->detail);
-      return e;
+      return Error::Overloaded(first_error->detail);
     }
     return std::move(*first_error);
   }

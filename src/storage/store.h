@@ -87,7 +87,6 @@ struct CreateResource {
   Resource resource;  // id empty: the backend generates one
 };
 
-// Absent fields stay as they are.
 using ResourcePatch = domain::ResourcePatch;  // the rules: domain/resource_rules.h
 
 struct PatchResource {
