@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "storage/sqlite_page_cache.h"
+
 namespace bookd::storage {
 
 Error SqlError(sqlite3* db, std::string_view what) {
@@ -65,10 +67,12 @@ Db::~Db() { sqlite3_close_v2(db_); }
 
 Result<Db> Db::Open(const std::string& path, int busy_timeout_ms) {
   // Memory statistics take a global mutex on every allocation; nothing here
-  // reads them. Only possible before SQLite initializes; later calls are
-  // refused harmlessly.
+  // reads them. The page cache is SQLite's own with one walk taken out of
+  // COMMIT (sqlite_page_cache.h). Both are only possible before SQLite
+  // initializes; later calls are refused harmlessly.
   static const bool configured = [] {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)InstallPageCache();
     return true;
   }();
   (void)configured;
