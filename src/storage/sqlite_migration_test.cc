@@ -182,5 +182,44 @@ TEST_F(SqliteMigrationTest, TenantsNamedOnlyByObjectsAreRegistered) {
   (*opened)->Close();
 }
 
+// Goal: version 3 rewrote the bookings table so that writing a row builds no
+// temporary B-tree for its status check, and kept the rows, their seq and
+// the check itself. Method: migrate the version-1 file with its booking
+// (seq 7), then inspect the table and the write statement's program.
+TEST_F(SqliteMigrationTest, BookingsKeepTheirRowsAndTheirStatusCheckWithoutATemporaryTable) {
+  auto db = Db::Open(options_.path, 5000);
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(Migrate(*db).ok());
+  EXPECT_EQ(*db->QueryInt("SELECT seq FROM bookings WHERE tenant = 'default' AND id = 'b_old'"),
+            7);
+  EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM bookings"), 1);
+  EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM sqlite_schema WHERE name IN "
+                          "('bookings_by_customer', 'sqlite_autoindex_bookings_1')"),
+            2);
+  EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM sqlite_schema WHERE name = 'bookings_v3'"), 0);
+
+  const std::string insert =
+      "INSERT INTO bookings (tenant, id, status, customer, metadata_json, expires_at, version, "
+      "created_at, updated_at) VALUES ('default', ?1, ?2, NULL, '{}', NULL, 1, 0, 0)";
+  auto plan = db->Prepare("EXPLAIN " + insert);
+  ASSERT_TRUE(plan.ok());
+  int ephemeral = 0;
+  while (plan->Step() == SQLITE_ROW) ephemeral += plan->Text(1) == "OpenEphemeral";
+  EXPECT_EQ(ephemeral, 0);
+
+  auto st = db->Prepare(insert);
+  ASSERT_TRUE(st.ok());
+  for (const char* status : {"held", "confirmed", "cancelled"}) {
+    st->BindText(1, std::string("b_") + status);
+    st->BindText(2, status);
+    EXPECT_TRUE(st->Run("insert").ok()) << status;
+  }
+  st->BindText(1, "b_bad");
+  st->BindText(2, "expired");  // derived at read time, never stored
+  EXPECT_FALSE(st->Run("insert").ok());
+  EXPECT_EQ(*db->QueryInt("SELECT max(seq) FROM bookings"), 10);
+  EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM bookings WHERE id = 'b_bad'"), 0);
+}
+
 }  // namespace
 }  // namespace bookd::storage
