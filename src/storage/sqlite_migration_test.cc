@@ -190,8 +190,7 @@ TEST_F(SqliteMigrationTest, BookingsKeepTheirRowsAndTheirStatusCheckWithoutATemp
   auto db = Db::Open(options_.path, 5000);
   ASSERT_TRUE(db.ok());
   ASSERT_TRUE(Migrate(*db).ok());
-  EXPECT_EQ(*db->QueryInt("SELECT seq FROM bookings WHERE tenant = 'default' AND id = 'b_old'"),
-            7);
+  EXPECT_EQ(*db->QueryInt("SELECT seq FROM bookings WHERE tenant = 'default' AND id = 'b_old'"), 7);
   EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM bookings"), 1);
   EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM sqlite_schema WHERE name IN "
                           "('bookings_by_customer', 'sqlite_autoindex_bookings_1')"),
