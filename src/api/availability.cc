@@ -247,7 +247,7 @@ void Api::Impl::Slots(Context& ctx) {
 }
 
 void Api::Impl::Search(Context& ctx) {
-  rapidjson::Document doc;
+  RequestDocument doc;
   Status parsed = ReadJsonBody(ctx.req, doc);
   if (!parsed.ok()) return ctx.call->Send(ProblemResponse(parsed.error()));
   Result<SearchBody> body = ReadSearchBody(doc);

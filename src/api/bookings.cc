@@ -90,7 +90,7 @@ Result<storage::BookingQuery> ReadBookingQuery(const std::map<std::string, std::
 }  // namespace
 
 void Api::Impl::CreateBooking(Context& ctx) {
-  rapidjson::Document doc;
+  RequestDocument doc;
   Status parsed = ReadJsonBody(ctx.req, doc);
   if (!parsed.ok()) return ctx.call->Send(ProblemResponse(parsed.error()));
   Result<storage::CreateBooking> op = ReadCreateBooking(doc);
@@ -134,7 +134,7 @@ void Api::Impl::PatchBooking(Context& ctx) {
     return ctx.call->Send(ProblemResponse(MakeError(
         Errc::kPreconditionRequired, "PATCH needs If-Match with the booking's current ETag")));
   }
-  rapidjson::Document doc;
+  RequestDocument doc;
   Status parsed = ReadJsonBody(ctx.req, doc);
   if (!parsed.ok()) return ctx.call->Send(ProblemResponse(parsed.error()));
   Result<storage::BookingPatch> patch = ReadBookingPatch(doc);

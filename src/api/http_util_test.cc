@@ -91,5 +91,29 @@ TEST(StrictJson, RefusesWhatTheContractRefuses) {
   EXPECT_EQ(PointerEscape("a/b~c"), "a~1b~0c");
 }
 
+// A booking's body is parsed inside the document's own buffer: the pool
+// holds no chunk from the heap afterwards (a default Document takes 64 KiB).
+// A body with the largest metadata allowed spills to the heap and parses.
+TEST(StrictJson, RequestDocumentParsesABookingWithoutAHeapChunk) {
+  RequestDocument doc;
+  const std::size_t inline_capacity = doc.GetAllocator().Capacity();
+  ASSERT_TRUE(
+      ParseStrictJson(R"({"items":[{"resource_id":"room-17","start":"2027-03-01T10:00:00Z",)"
+                      R"("end":"2027-03-01T11:00:00Z","quantity":1}],"hold_seconds":600,)"
+                      R"("customer":"cust-42","metadata":{"source":"web","note":"x"}})",
+                      doc)
+          .ok());
+  EXPECT_EQ(doc.GetAllocator().Capacity(), inline_capacity);
+  EXPECT_LT(inline_capacity, std::size_t{4096});
+  EXPECT_STREQ(doc["items"][0]["resource_id"].GetString(), "room-17");
+  EXPECT_EQ(doc["hold_seconds"].GetInt(), 600);
+
+  RequestDocument big;
+  const std::string note(kMetadataBytesMax - 64, 'n');
+  ASSERT_TRUE(ParseStrictJson(R"({"metadata":{"note":")" + note + R"("}})", big).ok());
+  EXPECT_GT(big.GetAllocator().Capacity(), inline_capacity);
+  EXPECT_EQ(big["metadata"]["note"].GetStringLength(), note.size());
+}
+
 }  // namespace
 }  // namespace bookd::api

@@ -16,7 +16,7 @@ constexpr std::int64_t kPageLimitDefault = 100;
 }  // namespace
 
 void Api::Impl::CreateResource(Context& ctx) {
-  rapidjson::Document doc;
+  RequestDocument doc;
   Status parsed = ReadJsonBody(ctx.req, doc);
   if (!parsed.ok()) return ctx.call->Send(ProblemResponse(parsed.error()));
   Result<ResourceBody> body = ReadResourceBody(doc, /*create=*/true);
@@ -72,7 +72,7 @@ void Api::Impl::PatchResource(Context& ctx) {
     return ctx.call->Send(ProblemResponse(MakeError(
         Errc::kPreconditionRequired, "PATCH needs If-Match with the resource's current ETag")));
   }
-  rapidjson::Document doc;
+  RequestDocument doc;
   Status parsed = ReadJsonBody(ctx.req, doc);
   if (!parsed.ok()) return ctx.call->Send(ProblemResponse(parsed.error()));
   Result<ResourceBody> body = ReadResourceBody(doc, /*create=*/false);
