@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "domain/availability.h"
 #include "domain/model.h"
 #include "storage/store.h"
 
@@ -31,7 +32,7 @@ inline constexpr int kJsonDepthMax = 64;
 inline constexpr std::size_t kMetadataBytesMax = 16 * 1024;
 inline constexpr std::size_t kNameCodePointsMax = 200;
 inline constexpr std::size_t kCustomerCodePointsMax = 200;
-inline constexpr std::size_t kItemsMax = 100;
+inline constexpr std::size_t kItemsMax = domain::kBookingItemsMax;
 inline constexpr std::int64_t kCapacityMax = 1000000000;
 inline constexpr std::int64_t kItemSecondsMax = 366 * 86400;
 inline constexpr std::int64_t kHoldSecondsMax = 86400;

@@ -102,6 +102,39 @@ std::int64_t Peak(const std::vector<Step>& steps) {
 
 }  // namespace
 
+Status CheckItemCount(const std::vector<Item>& items) {
+  if (items.empty()) return Error::Validation("/items", "a booking needs at least one item");
+  if (items.size() > kBookingItemsMax) {
+    return Error::Validation(
+        "/items", "a booking has at most " + std::to_string(kBookingItemsMax) + " items");
+  }
+  return Ok{};
+}
+
+Status ResolveItems(const std::vector<Item>& items, const FindResourceFn& find,
+                    std::vector<const Resource*>& resources) {
+  if (auto s = CheckItemCount(items); !s) return s;
+  const std::size_t n = items.size();
+  resources.assign(n, nullptr);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Item& it = items[i];
+    const std::string at = "/items/" + std::to_string(i);
+    if (it.start >= it.end) return Error::Validation(at + "/end", "must be after start");
+    Result<const Resource*> r = find(it.resource_id);
+    if (!r) return std::move(r).error();
+    if (*r == nullptr) {
+      return Error::Validation(at + "/resource_id", "no resource with id '" + it.resource_id + "'");
+    }
+    if (it.quantity < 1) return Error::Validation(at + "/quantity", "must be at least 1");
+    if (it.quantity > (*r)->capacity) {
+      return Error::Validation(
+          at + "/quantity", "exceeds the resource's capacity of " + std::to_string((*r)->capacity));
+    }
+    resources[i] = *r;
+  }
+  return Ok{};
+}
+
 Status CheckItems(const std::vector<const Resource*>& resources,
                   const std::vector<const Ledger*>& ledgers, const std::vector<Item>& items,
                   Instant now) {

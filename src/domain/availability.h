@@ -2,7 +2,10 @@
 // the booking decision, free-capacity intervals and bookable slots.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "common/result.h"
@@ -10,6 +13,25 @@
 #include "domain/model.h"
 
 namespace bookd::domain {
+
+// The most items one booking may hold.
+inline constexpr std::size_t kBookingItemsMax = 100;
+
+// 1 to kBookingItemsMax items; else a kValidation Error on "/items".
+Status CheckItemCount(const std::vector<Item>& items);
+
+// Looks up the resource of every item and checks what needs no capacity
+// decision, in the order a client reads its request: the item count, then
+// for each item in turn, that it ends after it starts, that its resource
+// exists, and that it asks for 1 to the resource's capacity units. The first
+// failure is a kValidation Error whose pointer names the field
+// ("/items/2/quantity"); an Error of `find` (a failed read) is returned as
+// it is. `find` is called once per item, in order, and returns the resource
+// or null when there is none. On success resources[i] is the resource of
+// items[i], ready for CheckItems.
+using FindResourceFn = std::function<Result<const Resource*>(const std::string& resource_id)>;
+Status ResolveItems(const std::vector<Item>& items, const FindResourceFn& find,
+                    std::vector<const Resource*>& resources);
 
 // Decides whether `items` (all on resources given in `resources`, aligned by
 // index) fit. Items of the same booking on the same resource add up. On

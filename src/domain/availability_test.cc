@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <string>
+#include <vector>
 
 #include "domain/schedule.h"
 #include "domain/time.h"
@@ -30,6 +32,63 @@ Resource Room(const char* id, std::int64_t capacity, const char* tz = "UTC") {
 
 Item I(const char* resource, const char* start, const char* end, std::int64_t quantity) {
   return Item{resource, T(start), T(end), quantity};
+}
+
+// ---- ResolveItems ------------------------------------------------------------
+
+// The pointer of the one field error in `s`, or "" when `s` is no such error.
+std::string Pointer(const Status& s) {
+  if (s.ok() || s.error().code != Errc::kValidation || s.error().errors.size() != 1) return "";
+  return s.error().errors[0].pointer;
+}
+
+TEST(ResolveItems, RefusesTheFirstBadFieldInReadingOrder) {
+  Resource a = Room("a", 2);
+  std::vector<std::string> asked;
+  const FindResourceFn find = [&](const std::string& id) -> Result<const Resource*> {
+    asked.push_back(id);
+    return id == "a" ? &a : nullptr;
+  };
+  std::vector<const Resource*> resources;
+  const Item ok = I("a", "2027-03-01T10:00:00Z", "2027-03-01T11:00:00Z", 2);
+
+  EXPECT_EQ(Pointer(ResolveItems({}, find, resources)), "/items");
+  EXPECT_EQ(Pointer(ResolveItems(std::vector<Item>(kBookingItemsMax + 1, ok), find, resources)),
+            "/items");
+  EXPECT_TRUE(asked.empty()) << "the count is checked before any lookup";
+
+  Item backwards = ok;
+  backwards.end = backwards.start;
+  Item ghost = ok;
+  ghost.resource_id = "ghost";
+  Item none = ok;
+  none.quantity = 0;
+  Item too_many = ok;
+  too_many.quantity = 3;
+  EXPECT_EQ(Pointer(ResolveItems({ok, backwards, ghost}, find, resources)), "/items/1/end");
+  EXPECT_EQ(asked, (std::vector<std::string>{"a"})) << "a bad interval needs no lookup";
+  EXPECT_EQ(Pointer(ResolveItems({ok, ghost, backwards}, find, resources)), "/items/1/resource_id");
+  EXPECT_EQ(Pointer(ResolveItems({none}, find, resources)), "/items/0/quantity");
+  const Status over = ResolveItems({ok, too_many}, find, resources);
+  EXPECT_EQ(Pointer(over), "/items/1/quantity");
+  EXPECT_NE(over.error().errors[0].detail.find("capacity of 2"), std::string::npos);
+
+  asked.clear();
+  ASSERT_TRUE(ResolveItems({ok, ok}, find, resources).ok());
+  EXPECT_EQ(asked, (std::vector<std::string>{"a", "a"})) << "once per item, in order";
+  EXPECT_EQ(resources, (std::vector<const Resource*>{&a, &a}));
+}
+
+TEST(ResolveItems, AFailedLookupIsReturnedAsItIs) {
+  const FindResourceFn broken = [](const std::string&) -> Result<const Resource*> {
+    return MakeError(Errc::kInternal, "storage: disk on fire");
+  };
+  std::vector<const Resource*> resources;
+  const Status s =
+      ResolveItems({I("a", "2027-03-01T10:00:00Z", "2027-03-01T11:00:00Z", 1)}, broken, resources);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::kInternal);
+  EXPECT_EQ(s.error().detail, "storage: disk on fire");
 }
 
 // ---- CheckItems --------------------------------------------------------------

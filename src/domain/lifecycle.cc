@@ -1,8 +1,30 @@
 #include "domain/lifecycle.h"
 
 #include <string>
+#include <utility>
 
 namespace bookd::domain {
+
+Booking NewBooking(std::string tenant, std::string id, std::vector<Item> items,
+                   std::optional<std::string> customer, std::string metadata_json,
+                   std::optional<std::int64_t> hold_seconds, Instant now) {
+  Booking b;
+  b.tenant = std::move(tenant);
+  b.id = std::move(id);
+  if (hold_seconds) {
+    b.status = BookingStatus::kHeld;
+    b.expires_at = now + *hold_seconds;
+  } else {
+    b.status = BookingStatus::kConfirmed;
+  }
+  b.items = std::move(items);
+  b.customer = std::move(customer);
+  b.metadata_json = std::move(metadata_json);
+  b.version = 1;
+  b.created_at = now;
+  b.updated_at = now;
+  return b;
+}
 
 Status CheckVersion(const Booking& b, std::int64_t if_match) {
   if (b.version == if_match) return Ok{};

@@ -16,11 +16,21 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "domain/model.h"
 
 namespace bookd::domain {
+
+// A booking as created at `now`, at version 1: held until now +
+// hold_seconds when a hold is asked for, else confirmed. Its seq is the
+// store's to give.
+Booking NewBooking(std::string tenant, std::string id, std::vector<Item> items,
+                   std::optional<std::string> customer, std::string metadata_json,
+                   std::optional<std::int64_t> hold_seconds, Instant now);
 
 enum class Transition { kConfirm, kCancel };
 

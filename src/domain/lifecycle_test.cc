@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <vector>
 
 namespace bookd::domain {
 namespace {
@@ -56,6 +57,29 @@ void ExpectChangedTo(Booking b, Transition t, BookingStatus to) {
   EXPECT_FALSE(b.expires_at.has_value());
   EXPECT_EQ(b.version, 4);
   EXPECT_EQ(b.updated_at, kNow);
+}
+
+TEST(Lifecycle, ANewBookingIsHeldForItsHoldOrElseConfirmed) {
+  const std::vector<Item> items{{"room", 2000, 5600, 1}};
+  const Booking held = NewBooking("t", "bk_1", items, "ann", R"({"a":1})", 600, kNow);
+  EXPECT_EQ(held.tenant, "t");
+  EXPECT_EQ(held.id, "bk_1");
+  EXPECT_EQ(held.status, BookingStatus::kHeld);
+  EXPECT_EQ(held.expires_at, kNow + 600);
+  EXPECT_EQ(held.items.size(), 1u);
+  EXPECT_EQ(held.customer, "ann");
+  EXPECT_EQ(held.metadata_json, R"({"a":1})");
+  EXPECT_EQ(held.version, 1);
+  EXPECT_EQ(held.created_at, kNow);
+  EXPECT_EQ(held.updated_at, kNow);
+  EXPECT_TRUE(CountsAt(held, kNow + 599));
+  EXPECT_FALSE(CountsAt(held, kNow + 600));
+
+  const Booking confirmed = NewBooking("t", "bk_2", items, std::nullopt, "{}", std::nullopt, kNow);
+  EXPECT_EQ(confirmed.status, BookingStatus::kConfirmed);
+  EXPECT_FALSE(confirmed.expires_at.has_value());
+  EXPECT_FALSE(confirmed.customer.has_value());
+  EXPECT_TRUE(CountsAt(confirmed, kNow + 1000000));
 }
 
 TEST(Lifecycle, ConfirmingAHoldMakesItCountForGood) {

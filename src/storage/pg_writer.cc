@@ -9,6 +9,7 @@
 
 #include "domain/availability.h"
 #include "domain/ledger.h"
+#include "domain/lifecycle.h"
 #include "domain/resource_rules.h"
 #include "storage/codec.h"
 #include "storage/ids.h"
@@ -22,7 +23,6 @@ using domain::Instant;
 using domain::Interval;
 using domain::kForever;
 
-constexpr std::size_t kItemsMax = 100;
 constexpr Instant kIdempotencyTtl_s = 86400;
 constexpr std::int64_t kIdempotencySweepMax = 256;
 // A batch is tried at most this often: again after a deadlock or a
@@ -882,29 +882,16 @@ Status PgWriter::Batch::PrepareItems(const std::string& tenant,
                                      const std::vector<domain::Item>& items,
                                      std::vector<const Resource*>& resources,
                                      std::vector<const domain::Ledger*>& ledgers) {
-  const std::size_t n = items.size();
-  if (n == 0) return Error::Validation("/items", "a booking needs at least one item");
-  if (n > kItemsMax) return Error::Validation("/items", "a booking has at most 100 items");
+  if (auto s = domain::CheckItemCount(items); !s) return s;  // before loading anything
   if (auto s = NeedItems(tenant, items); !s) return s;
-  resources.assign(n, nullptr);
-  ledgers.assign(n, nullptr);
-  for (std::size_t i = 0; i < n; ++i) {
-    const domain::Item& it = items[i];
-    const std::string at = "/items/" + std::to_string(i);
-    if (it.start >= it.end) return Error::Validation(at + "/end", "must be after start");
-    Res* r = FindRes(tenant, it.resource_id);
-    if (r == nullptr) {
-      return Error::Validation(at + "/resource_id", "no resource with id '" + it.resource_id + "'");
-    }
-    if (it.quantity < 1) return Error::Validation(at + "/quantity", "must be at least 1");
-    if (it.quantity > r->r.capacity) {
-      return Error::Validation(
-          at + "/quantity", "exceeds the resource's capacity of " + std::to_string(r->r.capacity));
-    }
-    resources[i] = &r->r;
-    ledgers[i] = &r->ledger;
-  }
-  return Ok{};
+  ledgers.clear();
+  const auto find = [this, &tenant, &ledgers](const std::string& id) -> Result<const Resource*> {
+    Res* r = FindRes(tenant, id);
+    if (r == nullptr) return nullptr;
+    ledgers.push_back(&r->ledger);
+    return &r->r;
+  };
+  return domain::ResolveItems(items, find, resources);
 }
 
 Result<Booking> PgWriter::Batch::CreateBookingOp(const std::string& tenant, const CreateBooking& c,
@@ -921,22 +908,9 @@ Result<Booking> PgWriter::Batch::CreateBookingOp(const std::string& tenant, cons
     seqs_.push_back(more->Int(0, 0));
   }
 
-  Booking b;
-  b.tenant = tenant;
+  Booking b = domain::NewBooking(tenant, NewOrderedId("bk_", now, 8), c.items, c.customer,
+                                 c.metadata_json, c.hold_seconds, now);
   b.seq = seqs_[next_seq_++];
-  b.id = NewOrderedId("bk_", now, 8);
-  if (c.hold_seconds) {
-    b.status = domain::BookingStatus::kHeld;
-    b.expires_at = now + *c.hold_seconds;
-  } else {
-    b.status = domain::BookingStatus::kConfirmed;
-  }
-  b.items = c.items;
-  b.customer = c.customer;
-  b.metadata_json = c.metadata_json;
-  b.version = 1;
-  b.created_at = now;
-  b.updated_at = now;
   for (const domain::Item& it : b.items) {
     res_[Key(tenant, it.resource_id)].ledger.Add(b.id, UsageOf(b, it));
   }

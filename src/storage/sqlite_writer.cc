@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "domain/availability.h"
+#include "domain/lifecycle.h"
 #include "domain/resource_rules.h"
 #include "storage/codec.h"
 #include "storage/ids.h"
@@ -26,7 +27,6 @@ constexpr Instant kPruneInterval_s = 600;
 // Above this many cached resources the caches are dropped and rebuilt lazily:
 // memory stays bounded however many resources a deployment has.
 constexpr std::size_t kCachedResourcesMax = 100000;
-constexpr std::size_t kItemsMax = 100;
 constexpr Instant kIdempotencyTtl_s = 86400;
 constexpr std::int64_t kIdempotencySweepMax = 256;
 // A batch in which commands keep failing with SQL errors is given up after
@@ -422,28 +422,10 @@ Status Writer::DeleteResourceOp(const std::string& tenant, const DeleteResource&
 
 Status Writer::PrepareItems(const std::string& tenant, const std::vector<domain::Item>& items,
                             Instant now, ItemCheck& check) {
+  const auto find = [this, &tenant](const std::string& id) { return FindResource(tenant, id); };
+  if (auto s = domain::ResolveItems(items, find, check.resources); !s) return s;
   const std::size_t n = items.size();
-  if (n == 0) return Error::Validation("/items", "a booking needs at least one item");
-  if (n > kItemsMax) return Error::Validation("/items", "a booking has at most 100 items");
-  check.resources.assign(n, nullptr);
   check.ledgers.assign(n, nullptr);
-
-  for (std::size_t i = 0; i < n; ++i) {
-    const domain::Item& it = items[i];
-    const std::string at = "/items/" + std::to_string(i);
-    if (it.start >= it.end) return Error::Validation(at + "/end", "must be after start");
-    auto r = FindResource(tenant, it.resource_id);
-    if (!r) return std::move(r).error();
-    if (*r == nullptr) {
-      return Error::Validation(at + "/resource_id", "no resource with id '" + it.resource_id + "'");
-    }
-    if (it.quantity < 1) return Error::Validation(at + "/quantity", "must be at least 1");
-    if (it.quantity > (*r)->capacity) {
-      return Error::Validation(
-          at + "/quantity", "exceeds the resource's capacity of " + std::to_string((*r)->capacity));
-    }
-    check.resources[i] = *r;
-  }
 
   // All items on one resource share one ledger: the cached one, or, when any
   // of them starts before its horizon, one loaded from the database.
@@ -494,21 +476,8 @@ Result<Booking> Writer::CreateBookingOp(const std::string& tenant, const CreateB
     return std::move(s).error();
   }
 
-  Booking b;
-  b.tenant = tenant;
-  b.id = NewOrderedId("bk_", now, 8);
-  if (c.hold_seconds) {
-    b.status = domain::BookingStatus::kHeld;
-    b.expires_at = now + *c.hold_seconds;
-  } else {
-    b.status = domain::BookingStatus::kConfirmed;
-  }
-  b.items = c.items;
-  b.customer = c.customer;
-  b.metadata_json = c.metadata_json;
-  b.version = 1;
-  b.created_at = now;
-  b.updated_at = now;
+  Booking b = domain::NewBooking(tenant, NewOrderedId("bk_", now, 8), c.items, c.customer,
+                                 c.metadata_json, c.hold_seconds, now);
   {
     StmtUse s(st_->booking_insert);
     s->BindText(1, tenant);
