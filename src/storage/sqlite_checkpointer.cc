@@ -1,5 +1,6 @@
 #include "storage/sqlite_checkpointer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/thread_name.h"
@@ -12,9 +13,14 @@ namespace {
 // appending), the thread goes again at once, this many times at most, so that
 // it catches up with the end of the WAL and SQLite can restart it.
 constexpr int kCatchUpRoundsMax = 8;
-// The writer finishes a checkpoint itself when at most frames_per_checkpoint
-// / kRemainderDivisor frames are left to copy.
+// Past the threshold the thread is woken every frames_per_checkpoint /
+// kRemainderDivisor frames. The writer finishes a checkpoint itself when at
+// most that many frames, and never more than kRemainderFramesMax, are left to
+// copy: that copy delays the writer's next batch, so it stays near 1 MiB
+// however large the threshold. (A smaller bound lets the WAL grow further
+// before the writer finds the thread that close behind it.)
 constexpr int kRemainderDivisor = 8;
+constexpr int kRemainderFramesMax = 256;
 
 }  // namespace
 
@@ -65,8 +71,9 @@ int Checkpointer::OnCommit(void* arg, sqlite3* db, const char* schema, int frame
   }
   self->frames_last_seen_ = frames;
   const int behind = frames - self->copied_.load(std::memory_order_relaxed);
-  const bool finish = frames >= 2 * o.frames_per_checkpoint && behind >= 0 &&
-                      behind <= o.frames_per_checkpoint / kRemainderDivisor;
+  const bool finish =
+      frames >= 2 * o.frames_per_checkpoint && behind >= 0 &&
+      behind <= std::min(o.frames_per_checkpoint / kRemainderDivisor, kRemainderFramesMax);
   if (finish || frames >= o.frames_inline_max) {
     // SQLite answers a checkpoint that finds another running with BUSY at
     // once; waiting here for the thread's to end makes this one certain.
