@@ -12,6 +12,7 @@ PACKAGES=(
   rapidjson-dev                          # JSON in and out
   libsqlite3-dev                         # embedded storage
   libhowardhinnant-date-dev tzdata       # IANA time zones and DST rules
+  libabsl-dev                            # B-tree containers for the capacity ledgers
   libcli11-dev                           # command line
   libssl-dev openssl                     # SHA-256 of API keys, randomness, TLS (and test certificates)
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libsimdjson-dev

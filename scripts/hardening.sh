@@ -42,7 +42,7 @@ install_missing() {
 
 # What any build of the tree needs (scripts/dev.sh has the full list).
 BASE_PACKAGES=(build-essential cmake pkg-config libboost-dev libboost-system-dev rapidjson-dev
-               libsqlite3-dev libpq-dev libhowardhinnant-date-dev tzdata libcli11-dev libssl-dev
+               libsqlite3-dev libpq-dev libhowardhinnant-date-dev libabsl-dev tzdata libcli11-dev libssl-dev
                openssl libgtest-dev libgmock-dev)
 
 step_time() {  # step_time NAME START

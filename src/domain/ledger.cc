@@ -1,4 +1,4 @@
-// Entries are kept by start instant. A usage overlaps [s, e) only if it
+// Entries are indexed by start instant. A usage overlaps [s, e) only if it
 // starts before e and ends after s; since no entry is longer than longest_,
 // every overlapping entry starts after s - longest_. PeakUsage therefore
 // visits only the entries starting in (s - longest_, e), in start order, and
@@ -39,30 +39,18 @@ constexpr std::size_t kScratchKeepMax = 1 << 16;
 
 }  // namespace
 
-Ledger::Ledger(const Ledger& other) { *this = other; }
-
-Ledger& Ledger::operator=(const Ledger& other) {
-  if (this == &other) return *this;
-  by_start_.clear();
-  by_booking_.clear();
-  for (const auto& [start, entry] : other.by_start_) {
-    auto it = by_start_.emplace_hint(by_start_.end(), start, entry);
-    by_booking_.emplace(entry.booking_id, it);
-  }
-  longest_ = other.longest_;
-  ++version_;
-  return *this;
-}
-
 Ledger::Ledger(Ledger&& other) noexcept { *this = std::move(other); }
 
 Ledger& Ledger::operator=(Ledger&& other) noexcept {
   if (this == &other) return *this;
-  // Node-based containers keep their nodes, so by_booking_'s iterators stay valid.
+  entries_ = std::move(other.entries_);
+  free_ = std::move(other.free_);
   by_start_ = std::move(other.by_start_);
   by_booking_ = std::move(other.by_booking_);
   longest_ = other.longest_;
   ++version_;
+  other.entries_.clear();
+  other.free_.clear();
   other.by_start_.clear();
   other.by_booking_.clear();
   other.longest_ = 0;
@@ -93,7 +81,7 @@ std::int64_t Ledger::SweepPeak(Interval span, Instant now, Instant* until) const
   std::int64_t peak = 0;
   auto it = by_start_.upper_bound(SaturatingSub(span.start, longest_));
   for (; it != by_start_.end() && it->first < span.end; ++it) {
-    const Usage& u = it->second.usage;
+    const Usage& u = entries_[it->second].usage;
     if (u.end <= span.start || u.expires_at <= now) continue;
     Instant start = std::max(u.start, span.start);
     // Half-open: a usage ending exactly at `start` no longer counts.
@@ -112,45 +100,80 @@ std::int64_t Ledger::SweepPeak(Interval span, Instant now, Instant* until) const
   return peak;
 }
 
+Ledger::Slot Ledger::NewSlot(const std::string& booking_id, const Usage& u) {
+  if (!free_.empty()) {
+    const Slot slot = free_.back();
+    free_.pop_back();
+    entries_[slot] = Entry{booking_id, u};
+    return slot;
+  }
+  Require(entries_.size() < std::numeric_limits<Slot>::max(), "too many usages on one resource");
+  entries_.push_back(Entry{booking_id, u});
+  return static_cast<Slot>(entries_.size() - 1);
+}
+
+void Ledger::DropSlot(Slot slot) {
+  Entry& e = entries_[slot];
+  auto [first, last] = by_start_.equal_range(e.usage.start);
+  for (auto i = first; i != last; ++i) {
+    if (i->second == slot) {
+      by_start_.erase(i);
+      break;
+    }
+  }
+  e.booking_id.clear();
+  free_.push_back(slot);
+}
+
 void Ledger::Add(const std::string& booking_id, const Usage& u) {
   Require(u.start < u.end, "usage with start >= end");
   Require(u.quantity > 0, "usage with quantity <= 0");
-  auto it = by_start_.emplace(u.start, Entry{booking_id, u});
-  by_booking_.emplace(booking_id, it);
+  const Slot slot = NewSlot(booking_id, u);
+  by_start_.emplace(u.start, slot);
+  by_booking_.emplace(booking_id, slot);
   longest_ = std::max(longest_, u.end - u.start);
   ++version_;
 }
 
 void Ledger::Remove(const std::string& booking_id) {
   auto [first, last] = by_booking_.equal_range(booking_id);
-  for (auto i = first; i != last; ++i) by_start_.erase(i->second);
+  for (auto i = first; i != last; ++i) DropSlot(i->second);
   by_booking_.erase(first, last);
   ++version_;
 }
 
 void Ledger::SetExpiry(const std::string& booking_id, Instant expires_at) {
   auto [first, last] = by_booking_.equal_range(booking_id);
-  for (auto i = first; i != last; ++i) i->second->second.usage.expires_at = expires_at;
+  for (auto i = first; i != last; ++i) entries_[i->second].usage.expires_at = expires_at;
   ++version_;
 }
 
 void Ledger::Prune(Instant before, Instant now) {
   Instant longest = 0;
   for (auto it = by_start_.begin(); it != by_start_.end();) {
-    const Usage& u = it->second.usage;
-    if (u.end > before && u.expires_at > now) {
-      longest = std::max(longest, u.end - u.start);
+    const Slot slot = it->second;
+    Entry& e = entries_[slot];
+    if (e.usage.end > before && e.usage.expires_at > now) {
+      longest = std::max(longest, e.usage.end - e.usage.start);
       ++it;
       continue;
     }
-    auto [first, last] = by_booking_.equal_range(it->second.booking_id);
+    auto [first, last] = by_booking_.equal_range(e.booking_id);
     for (auto i = first; i != last; ++i) {
-      if (i->second == it) {
+      if (i->second == slot) {
         by_booking_.erase(i);
         break;
       }
     }
+    e.booking_id.clear();
+    free_.push_back(slot);
     it = by_start_.erase(it);
+  }
+  if (by_start_.empty()) {  // give the slots' memory back
+    entries_.clear();
+    entries_.shrink_to_fit();
+    free_.clear();
+    free_.shrink_to_fit();
   }
   longest_ = longest;
   ++version_;
@@ -161,7 +184,7 @@ std::vector<Usage> Ledger::Overlapping(Interval span, Instant now) const {
   if (span.start >= span.end) return out;
   auto it = by_start_.upper_bound(SaturatingSub(span.start, longest_));
   for (; it != by_start_.end() && it->first < span.end; ++it) {
-    const Usage& u = it->second.usage;
+    const Usage& u = entries_[it->second].usage;
     if (u.end > span.start && u.expires_at > now) out.push_back(u);
   }
   return out;
