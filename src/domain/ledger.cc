@@ -130,22 +130,34 @@ void Ledger::Add(const std::string& booking_id, const Usage& u) {
   Require(u.quantity > 0, "usage with quantity <= 0");
   const Slot slot = NewSlot(booking_id, u);
   by_start_.emplace(u.start, slot);
-  by_booking_.emplace(booking_id, slot);
+  auto [first, inserted] = by_booking_.try_emplace(booking_id, slot);
+  if (!inserted) {
+    entries_[slot].next = first->second;
+    first->second = slot;
+  }
   longest_ = std::max(longest_, u.end - u.start);
   ++version_;
 }
 
 void Ledger::Remove(const std::string& booking_id) {
-  auto [first, last] = by_booking_.equal_range(booking_id);
-  for (auto i = first; i != last; ++i) DropSlot(i->second);
-  by_booking_.erase(first, last);
   ++version_;
+  auto first = by_booking_.find(booking_id);
+  if (first == by_booking_.end()) return;
+  for (Slot slot = first->second; slot != kNoSlot;) {
+    const Slot next = entries_[slot].next;
+    DropSlot(slot);
+    slot = next;
+  }
+  by_booking_.erase(first);
 }
 
 void Ledger::SetExpiry(const std::string& booking_id, Instant expires_at) {
-  auto [first, last] = by_booking_.equal_range(booking_id);
-  for (auto i = first; i != last; ++i) entries_[i->second].usage.expires_at = expires_at;
   ++version_;
+  auto first = by_booking_.find(booking_id);
+  if (first == by_booking_.end()) return;
+  for (Slot slot = first->second; slot != kNoSlot; slot = entries_[slot].next) {
+    entries_[slot].usage.expires_at = expires_at;
+  }
 }
 
 void Ledger::Prune(Instant before, Instant now) {
@@ -158,12 +170,18 @@ void Ledger::Prune(Instant before, Instant now) {
       ++it;
       continue;
     }
-    auto [first, last] = by_booking_.equal_range(e.booking_id);
-    for (auto i = first; i != last; ++i) {
-      if (i->second == slot) {
-        by_booking_.erase(i);
-        break;
+    // Unlink the slot from its booking's list.
+    auto first = by_booking_.find(e.booking_id);
+    if (first->second == slot) {
+      if (e.next == kNoSlot) {
+        by_booking_.erase(first);
+      } else {
+        first->second = e.next;
       }
+    } else {
+      Slot prev = first->second;
+      while (entries_[prev].next != slot) prev = entries_[prev].next;
+      entries_[prev].next = e.next;
     }
     e.booking_id.clear();
     free_.push_back(slot);

@@ -24,10 +24,10 @@
 #pragma once
 
 #include <absl/container/btree_map.h>
+#include <absl/container/flat_hash_map.h>
 
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "domain/model.h"
@@ -74,11 +74,13 @@ class Ledger {
   std::size_t size() const { return by_start_.size(); }
 
  private:
+  using Slot = std::uint32_t;  // an index into entries_
+  static constexpr Slot kNoSlot = ~Slot{0};
   struct Entry {
     std::string booking_id;
     Usage usage;
+    Slot next = kNoSlot;  // the same booking's next slot on this ledger
   };
-  using Slot = std::uint32_t;  // an index into entries_
 
   Slot NewSlot(const std::string& booking_id, const Usage& u);
   // Erases `slot` from by_start_ and frees it; by_booking_ is the caller's.
@@ -87,7 +89,9 @@ class Ledger {
   std::vector<Entry> entries_;  // the slots; a freed one waits in free_
   std::vector<Slot> free_;
   absl::btree_multimap<Instant, Slot> by_start_;
-  std::unordered_multimap<std::string, Slot> by_booking_;
+  // A booking's first slot; the rest follow Entry::next. An open-addressing
+  // table: one probe where a node-based multimap walks a bucket's chain.
+  absl::flat_hash_map<std::string, Slot> by_booking_;
   Instant longest_ = 0;  // the longest usage ever added; bounds the scan left of span.start
 
   // PeakUsage's last answer: `peak` for `span` at every `now` in
