@@ -33,11 +33,13 @@ class Stmt {
 
   // Bind parameters by 1-based index. Text is copied (SQLITE_TRANSIENT) only
   // where the statement may outlive the argument; BindText takes a view that
-  // must stay alive until Reset().
+  // must stay alive until Reset(), so a temporary string does not compile.
   void BindInt(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   void BindText(int i, std::string_view v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
+  void BindText(int i, const char* v) { BindText(i, std::string_view(v)); }
+  void BindText(int i, std::string&& v) = delete;
   void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
   void BindOptText(int i, const std::optional<std::string>& v) {
     if (v) {

@@ -209,7 +209,8 @@ TEST_F(SqliteMigrationTest, BookingsKeepTheirRowsAndTheirStatusCheckWithoutATemp
   auto st = db->Prepare(insert);
   ASSERT_TRUE(st.ok());
   for (const char* status : {"held", "confirmed", "cancelled"}) {
-    st->BindText(1, std::string("b_") + status);
+    const std::string id = std::string("b_") + status;  // BindText keeps a view
+    st->BindText(1, id);
     st->BindText(2, status);
     EXPECT_TRUE(st->Run("insert").ok()) << status;
   }

@@ -37,10 +37,11 @@ class PageCacheTest : public ::testing::Test {
   void InsertRandom(int n) {
     auto st = db_.Prepare("INSERT INTO t (k, v) VALUES (?1, ?2)");
     ASSERT_TRUE(st.ok());
+    const std::string v(40, 'v');  // BindText keeps a view: the text must outlive the step
     for (int i = 0; i < n; ++i) {
       const std::string k = std::to_string(rng_()) + "-" + std::to_string(inserted_ + i);
       st->BindText(1, k);
-      st->BindText(2, std::string(40, 'v'));
+      st->BindText(2, v);
       ASSERT_TRUE(st->Run("insert").ok());
     }
   }
