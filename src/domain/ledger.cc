@@ -112,17 +112,20 @@ Ledger::Slot Ledger::NewSlot(const std::string& booking_id, const Usage& u) {
   return static_cast<Slot>(entries_.size() - 1);
 }
 
+void Ledger::FreeSlot(Slot slot) {
+  entries_[slot].booking_id.clear();
+  free_.push_back(slot);
+}
+
 void Ledger::DropSlot(Slot slot) {
-  Entry& e = entries_[slot];
-  auto [first, last] = by_start_.equal_range(e.usage.start);
+  auto [first, last] = by_start_.equal_range(entries_[slot].usage.start);
   for (auto i = first; i != last; ++i) {
     if (i->second == slot) {
       by_start_.erase(i);
       break;
     }
   }
-  e.booking_id.clear();
-  free_.push_back(slot);
+  FreeSlot(slot);
 }
 
 void Ledger::Add(const std::string& booking_id, const Usage& u) {
@@ -183,9 +186,8 @@ void Ledger::Prune(Instant before, Instant now) {
       while (entries_[prev].next != slot) prev = entries_[prev].next;
       entries_[prev].next = e.next;
     }
-    e.booking_id.clear();
-    free_.push_back(slot);
     it = by_start_.erase(it);
+    FreeSlot(slot);
   }
   if (by_start_.empty()) {  // give the slots' memory back
     entries_.clear();

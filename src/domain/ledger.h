@@ -83,6 +83,8 @@ class Ledger {
   };
 
   Slot NewSlot(const std::string& booking_id, const Usage& u);
+  // Puts `slot` on the free list; both indexes are the caller's.
+  void FreeSlot(Slot slot);
   // Erases `slot` from by_start_ and frees it; by_booking_ is the caller's.
   void DropSlot(Slot slot);
 
